@@ -1,0 +1,32 @@
+# swift-microepoch: the one front door. `make help` lists the targets.
+SHELL        := bash
+.SHELLFLAGS  := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+REV          ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH       ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VENV         := $(CURDIR)/.venv
+PYTEST       := $(VENV)/bin/pytest
+SWIFT        ?= swift
+# The served `rev` is baked in at build time; passing it explicitly also makes SwiftPM re-read
+# the manifest after a new commit (it caches the evaluated manifest otherwise).
+export EPOCH_REV := $(REV)
+export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
+
+# Each mk/<area>.mk appends its test target here; `make test` runs them in order.
+TEST_TARGETS :=
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: help deps test
+help: ## List the targets
+	@echo "swift-microepoch — make targets:"
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u \
+	  | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+deps: ## Install what the tests need (apt as root, Python tools into .venv/)
+	@scripts/install-deps
+
+test: deps ## Run every test: unit, in-process, end-to-end, container, registry, k8s, lint
+	@for t in $(TEST_TARGETS); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
+	@echo "==> make test: all of [$(TEST_TARGETS)] passed"
