@@ -1,0 +1,446 @@
+"""The release pipeline, end to end without a cluster: the real `run:` commands of release.yml's
+`target`, `image` (naming) and `deploy` jobs run per branch, as a runner would run them, with a fake
+`kubectl` first on PATH that records its arguments. Asserts where each branch rolls out, that it rolls
+out the pushed digest, that a failed rollout fails the job with rollback advice, and that the deployer
+token shows up in no output and no recorded argument. Also checks the workflows' policy (pinned actions,
+least privilege, triggers, concurrency) and the Travis file's mapping.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import release_support as rs
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = REPO / ".github" / "workflows" / "release.yml"
+CI = REPO / ".github" / "workflows" / "ci.yml"
+TRAVIS = REPO / ".travis.yml"
+
+REGISTRY = "registry.example.test:5000"
+# branch -> (GitHub environment, namespace, deployment)
+EXPECTED = {
+    "staging": ("staging", "staging", "epoch-test"),
+    "main": ("production", "production", "epoch-app"),
+}
+ENVIRONMENTS = ("staging", "production")
+
+
+@dataclass
+class Run:
+    branch: str
+    target: dict
+    deploy_if: bool
+    environment: str | None = None
+    concurrency: dict | None = None
+    image_ref: str = ""
+    job: rs.JobResult | None = None
+    calls: list | None = None
+    kubectl_log_text: str = ""
+    tokens: dict | None = None
+    runner_temp: Path | None = None
+
+
+class Cluster:
+    """Per-environment settings as GitHub would hold them: repository and environment scopes."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        ca = rs.make_ca_b64(workdir)
+        self.repo_vars = {"REGISTRY": REGISTRY}
+        self.repo_secrets = {"REGISTRY_USERNAME": "pusher", "REGISTRY_PASSWORD": "registry-" + secrets.token_hex(8)}
+        self.env_vars = {
+            name: {"KUBE_SERVER": f"https://{name}.k8s.example.test:6443", "KUBE_CA": ca} for name in ENVIRONMENTS
+        }
+        # Distinct tokens, shaped like service-account JWTs, so a mix-up between environments shows.
+        self.env_secrets = {
+            name: {"KUBE_TOKEN": f"eyJ{secrets.token_hex(12)}.{name}-{secrets.token_hex(16)}.{secrets.token_hex(24)}"}
+            for name in ENVIRONMENTS
+        }
+        self.digest = "sha256:" + secrets.token_hex(32)
+
+    def tokens(self) -> dict[str, str]:
+        return {name: s["KUBE_TOKEN"] for name, s in self.env_secrets.items()}
+
+
+def head_sha() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def github_context(ref_type: str, ref_name: str, runner_temp: Path) -> dict:
+    ref = f"refs/heads/{ref_name}" if ref_type == "branch" else f"refs/tags/{ref_name}"
+    return {
+        "event_name": "push",
+        "ref": ref,
+        "ref_name": ref_name,
+        "ref_type": ref_type,
+        "sha": head_sha(),
+        "repository": "example/swift-microepoch",
+        "workspace": str(REPO),
+        "workflow_ref": f"example/swift-microepoch/.github/workflows/release.yml@{ref}",
+    }
+
+
+def runner_env(github: dict, runner_temp: Path, fakebin: Path, log: Path, rollout_rc: int) -> dict[str, str]:
+    env = rs.clean_env([fakebin])
+    env.update(
+        RUNNER_TEMP=str(runner_temp),
+        RUNNER_OS="Linux",
+        GITHUB_WORKSPACE=str(REPO),
+        GITHUB_REF=github["ref"],
+        GITHUB_REF_NAME=github["ref_name"],
+        GITHUB_REF_TYPE=github["ref_type"],
+        GITHUB_SHA=github["sha"],
+        GITHUB_REPOSITORY=github["repository"],
+        GITHUB_WORKFLOW_REF=github["workflow_ref"],
+        GITHUB_EVENT_NAME="push",
+        FAKE_KUBECTL_LOG=str(log),
+        FAKE_ROLLOUT_RC=str(rollout_rc),
+    )
+    return env
+
+
+def run_release(
+    workflow: dict,
+    cluster: Cluster,
+    tmp: Path,
+    ref_name: str,
+    ref_type: str = "branch",
+    rollout_rc: int = 0,
+    drop_secret: bool = False,
+) -> Run:
+    jobs = workflow["jobs"]
+    runner_temp = tmp / "runner-temp"
+    runner_temp.mkdir(parents=True, exist_ok=True)
+    fakebin = tmp / "fakebin"
+    rs.install_fake_kubectl(fakebin)
+    log = tmp / "kubectl.jsonl"
+    github = github_context(ref_type, ref_name, runner_temp)
+    runner = {"temp": str(runner_temp), "os": "Linux"}
+    base_env = runner_env(github, runner_temp, fakebin, log, rollout_rc)
+    repo_ctx = {"github": github, "vars": cluster.repo_vars, "secrets": cluster.repo_secrets, "needs": {}, "runner": runner}
+
+    target = rs.run_job(jobs["target"], contexts=repo_ctx, base_env=base_env, cwd=REPO, scratch=tmp / "target")
+    assert not target.failed, f"target job failed:\n{target.output_text()}"
+
+    # The image job: its naming step runs for real; the build's digest is the fake registry's answer.
+    image_job = jobs["image"]
+    image = rs.run_job(
+        image_job,
+        contexts=repo_ctx,
+        base_env=base_env,
+        cwd=REPO,
+        scratch=tmp / "image",
+        only_steps={"ref"},
+        fake_step_outputs={"build": {"digest": cluster.digest}},
+    )
+    assert not image.failed, f"image naming step failed:\n{image.output_text()}"
+
+    needs = {
+        "target": {"result": "success", "outputs": target.outputs},
+        "image": {"result": "success", "outputs": image.outputs},
+        "ci": {"result": "success", "outputs": {}},
+    }
+    deploy = jobs["deploy"]
+    gate_ctx = dict(repo_ctx, needs=needs)
+    run = Run(branch=ref_name, target=target.outputs, deploy_if=rs.condition(deploy.get("if"), gate_ctx, {}))
+    run.tokens = cluster.tokens()
+    run.runner_temp = runner_temp
+    if not run.deploy_if:
+        return run
+
+    env_spec = deploy.get("environment")
+    env_name = env_spec.get("name") if isinstance(env_spec, dict) else env_spec
+    run.environment = rs.to_text(rs.interpolate(env_name, gate_ctx))
+    conc = deploy.get("concurrency") or {}
+    if isinstance(conc, str):
+        conc = {"group": conc}
+    run.concurrency = {
+        "group": rs.to_text(rs.interpolate(conc.get("group"), gate_ctx)),
+        "cancel-in-progress": rs.interpolate(conc.get("cancel-in-progress", False), gate_ctx),
+    }
+    # A job bound to an environment sees that environment's variables and secrets over the repository's.
+    env_vars = dict(cluster.repo_vars, **cluster.env_vars.get(run.environment, {}))
+    env_secrets = dict(cluster.repo_secrets, **cluster.env_secrets.get(run.environment, {}))
+    if drop_secret:
+        env_secrets.pop("KUBE_TOKEN", None)
+    deploy_ctx = dict(gate_ctx, vars=env_vars, secrets=env_secrets)
+    run.image_ref = f"{image.outputs.get('image')}@{image.outputs.get('digest')}"
+    run.job = rs.run_job(
+        deploy,
+        contexts=deploy_ctx,
+        base_env=base_env,
+        cwd=REPO,
+        scratch=tmp / "deploy",
+        skip_uses=("actions/checkout",),
+    )
+    run.calls = rs.read_kubectl_log(log)
+    run.kubectl_log_text = log.read_text() if log.exists() else ""
+    return run
+
+
+def check_deploy(run: Run) -> None:
+    """Everything a correct rollout of run.branch shows; raises AssertionError otherwise."""
+    environment, namespace, deployment = EXPECTED[run.branch]
+    others = [v for k, v in EXPECTED.items() if k != run.branch]
+    assert run.deploy_if, f"{run.branch}: the deploy job would not run (target outputs {run.target})"
+    assert run.environment == environment, f"{run.branch}: GitHub environment {run.environment!r}, want {environment!r}"
+    assert environment in run.concurrency["group"], f"concurrency group {run.concurrency} does not name {environment}"
+    assert run.concurrency["cancel-in-progress"] in (False, "false"), "a newer deploy must not cancel a running rollout"
+    assert run.image_ref == f"{REGISTRY}/swift-microepoch@{run.image_ref.split('@', 1)[1]}"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", run.image_ref.split("@", 1)[1]), run.image_ref
+    job = run.job
+    assert not job.failed, f"{run.branch}: deploy job failed:\n{job.output_text()}"
+
+    parsed = [(rs.split_namespace(c["args"]), c) for c in run.calls]
+    set_image = [(ns, rest, c) for (ns, rest), c in parsed if rest[:2] == ["set", "image"]]
+    rollout = [(ns, rest, c) for (ns, rest), c in parsed if rest[:2] == ["rollout", "status"]]
+    assert len(set_image) == 1, f"want one `kubectl set image`, got {[c['args'] for c in run.calls]}"
+    ns, rest, call = set_image[0]
+    assert ns == namespace, f"{run.branch}: set image in namespace {ns!r}, want {namespace!r}: {call['args']}"
+    assert rest[2:4] == [f"deployment/{deployment}", f"epoch={run.image_ref}"], f"{run.branch}: {call['args']}"
+    assert rollout, f"no `kubectl rollout status` after set image: {[c['args'] for c in run.calls]}"
+    ns_r, rest_r, call_r = rollout[-1]
+    assert ns_r == namespace and rest_r[2:3] == [f"deployment/{deployment}"], call_r["args"]
+    assert any(a.startswith("--timeout") for a in call_r["args"]), f"rollout status without --timeout: {call_r['args']}"
+    assert run.calls.index(call) < run.calls.index(call_r), "rollout status must follow set image"
+    for (ns_any, _), c in parsed:
+        assert ns_any in (None, namespace), f"{run.branch}: a kubectl call touched namespace {ns_any}: {c['args']}"
+        for _, other_ns, other_dep in others:
+            assert not any(other_dep in a for a in c["args"]), f"{run.branch}: touched {other_dep}: {c['args']}"
+
+    # Every kubectl call used the deployer kubeconfig of this environment: its token, mode 0600, outside the repo.
+    want_hash = hashlib.sha256(run.tokens[environment].encode()).hexdigest()
+    other_hashes = {hashlib.sha256(t.encode()).hexdigest() for e, t in run.tokens.items() if e != environment}
+    for c in run.calls:
+        if c["args"][:1] == ["version"]:
+            continue
+        assert c.get("kubeconfig"), f"kubectl ran without KUBECONFIG: {c['args']}"
+        assert not Path(c["kubeconfig"]).resolve().is_relative_to(REPO), f"kubeconfig inside the checkout: {c['kubeconfig']}"
+        assert c.get("kubeconfig_mode") == "0o600", f"kubeconfig mode {c.get('kubeconfig_mode')}"
+        assert want_hash in c.get("token_sha256", []), f"{run.branch}: kubeconfig does not hold the {environment} token"
+        assert not other_hashes & set(c.get("token_sha256", [])), f"{run.branch}: kubeconfig holds another environment's token"
+        assert namespace in c.get("namespaces", []), f"kubeconfig namespace {c.get('namespaces')}, want {namespace}"
+    check_no_token_leak(run)
+    assert not (run.runner_temp / "kube").exists(), "the kubeconfig was left behind after the job"
+
+
+def check_no_token_leak(run: Run) -> None:
+    seen = [run.kubectl_log_text]
+    for s in run.job.steps:
+        seen += [s.stdout, s.stderr, json.dumps(s.env_written), json.dumps(s.outputs_written)]
+    text = "\n".join(seen)
+    for environment, token in run.tokens.items():
+        assert token not in text, f"the {environment} deployer token appears in the job's output or kubectl arguments"
+        # Nor a recognisable piece of it (e.g. a token cut by a log line).
+        for part in token.split("."):
+            if len(part) >= 16:
+                assert part not in text, f"part of the {environment} deployer token appears in the output"
+
+
+@pytest.fixture(scope="module")
+def release() -> dict:
+    return rs.load_workflow(RELEASE)
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Cluster:
+    return Cluster(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Deploys, per branch
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("branch", sorted(EXPECTED))
+def test_branch_deploys_the_pushed_digest_to_its_environment(release, cluster, tmp_path, branch):
+    run = run_release(release, cluster, tmp_path, branch)
+    check_deploy(run)
+    environment, namespace, deployment = EXPECTED[branch]
+    print(f"{branch}: environment {environment}, kubectl calls:")
+    for c in run.calls:
+        print("   kubectl", " ".join(c["args"]))
+
+
+def test_a_wrong_mapping_fails_the_check(release, cluster, tmp_path):
+    """The checks above can fail: swap staging and production in the workflow's mapping."""
+    mutated = copy.deepcopy(release)
+    steps = mutated["jobs"]["target"]["steps"]
+    swapped = 0
+    for step in steps:
+        script = step.get("run", "")
+        new = script.replace("environment=staging", "environment=@@").replace("environment=production", "environment=staging")
+        new = new.replace("environment=@@", "environment=production")
+        new = new.replace("namespace=staging", "namespace=@@").replace("namespace=production", "namespace=staging")
+        new = new.replace("namespace=@@", "namespace=production")
+        if new != script:
+            step["run"] = new
+            swapped += 1
+    assert swapped, "could not find the branch mapping in the target job to mutate (test out of date?)"
+    run = run_release(mutated, cluster, tmp_path, "staging")
+    with pytest.raises(AssertionError):
+        check_deploy(run)
+    # And it is the rollout that went to the wrong place, not just a name.
+    _, rest = rs.split_namespace(next(c for c in run.calls if "set" in c["args"])["args"])
+    assert "deployment/epoch-app" in rest
+
+
+def test_tags_and_other_refs_deploy_nothing(release, cluster, tmp_path):
+    for ref_type, ref_name in (("tag", "v1.2.3"), ("branch", "feature-x"), ("tag", "main")):
+        run = run_release(release, cluster, tmp_path / f"{ref_type}-{ref_name}", ref_name, ref_type=ref_type)
+        assert not run.deploy_if, f"{ref_type} {ref_name} would deploy to {run.target}"
+    assert "if" not in release["jobs"]["image"], "tags must still build, push and sign"
+
+
+def test_failed_rollout_fails_the_job_with_undo_advice(release, cluster, tmp_path):
+    run = run_release(release, cluster, tmp_path, "staging", rollout_rc=1)
+    assert run.job.failed, "a rollout that did not complete must fail the deploy job"
+    failed = [s for s in run.job.steps if s.ran and s.returncode != 0]
+    assert failed, "no step failed"
+    out = failed[0].stdout + failed[0].stderr
+    advice = [line for line in out.splitlines() if re.search(r"kubectl\b.*\brollout undo\b", line)]
+    assert advice, f"no `kubectl ... rollout undo` advice in the failed step's output:\n{out}"
+    assert any(
+        "deployment/epoch-test" in line and re.search(r"(-n|--namespace)[ =]staging\b", line) for line in advice
+    ), advice
+    assert not any(rs.split_namespace(c["args"])[1][:2] == ["rollout", "undo"] for c in run.calls), (
+        "the job advises an undo; it does not roll back by itself"
+    )
+    assert not (run.runner_temp / "kube").exists(), "the kubeconfig must be removed even after a failure"
+    check_no_token_leak(run)
+
+
+def test_missing_deployer_token_fails_before_kubectl(release, cluster, tmp_path):
+    run = run_release(release, cluster, tmp_path, "main", drop_secret=True)
+    assert run.job.failed, "a deploy without KUBE_TOKEN must fail"
+    assert not any(rs.split_namespace(c["args"])[1][:2] == ["set", "image"] for c in run.calls), run.calls
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow policy
+# --------------------------------------------------------------------------------------------
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})\s+#\s*v\d+\.\d+\.\d+\s*$")
+
+
+@pytest.mark.parametrize("path", [RELEASE, CI], ids=lambda p: p.name)
+def test_every_third_party_action_is_pinned_by_commit(path):
+    uses = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert uses, f"{path.name} uses no action?"
+    for line in uses:
+        if re.match(r"^\s*(-\s+)?uses:\s+\./", line):
+            continue  # a workflow or action of this repository
+        assert PINNED.match(line), f"{path.name}: not pinned to a full commit SHA with a # vX.Y.Z comment: {line.strip()}"
+
+
+def _write_scopes(permissions) -> set[str]:
+    if permissions in ("write-all",):
+        return {"*"}
+    if not isinstance(permissions, dict):
+        return set()
+    return {k for k, v in permissions.items() if v == "write"}
+
+
+def test_release_permissions_are_least_privilege(release):
+    assert release.get("permissions") == {}, "release.yml grants nothing at the top; each job asks for what it needs"
+    for name, job in release["jobs"].items():
+        assert "permissions" in job, f"job {name} must state its permissions"
+        scopes = _write_scopes(job["permissions"])
+        if name == "image":
+            assert scopes == {"id-token"}, f"image job may write only id-token (cosign keyless), has {scopes}"
+        else:
+            assert not scopes, f"job {name} needs no write permission, has {scopes}"
+    ci = rs.load_workflow(CI)
+    assert ci.get("permissions") == {"contents": "read"}
+    for name, job in ci["jobs"].items():
+        assert not _write_scopes(job.get("permissions")), f"ci job {name} must not write"
+
+
+def test_release_triggers_and_ordering(release):
+    push = release["on"]["push"]
+    assert sorted(push["branches"]) == ["main", "staging"] and push["tags"] == ["v*"]
+    jobs = release["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml", "release runs the CI workflow first"
+    assert "ci" in jobs["image"]["needs"], "nothing is built before the tests pass"
+    assert {"image", "target"} <= set(jobs["deploy"]["needs"])
+    ci_on = rs.load_workflow(CI)["on"]
+    assert "workflow_call" in ci_on and "pull_request" in ci_on
+
+
+def test_release_builds_signs_and_deploys_the_same_digest(release):
+    steps = release["jobs"]["image"]["steps"]
+    build = next(s for s in steps if s.get("uses", "").startswith("docker/build-push-action@"))
+    with_ = build["with"]
+    assert with_.get("push") is True and with_.get("sbom") is True and str(with_.get("provenance", "")).startswith("mode=")
+    assert build["id"] == "build"
+    sign = next(s for s in steps if "cosign sign" in s.get("run", ""))
+    assert sign["env"]["DIGEST"] == "${{ steps.build.outputs.digest }}"
+    assert release["jobs"]["image"]["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    deploy_env = {k: v for s in release["jobs"]["deploy"]["steps"] for k, v in (s.get("env") or {}).items()}
+    assert "needs.image.outputs.digest" in deploy_env["IMAGE_REF"]
+    assert "secrets.KUBE_TOKEN" in deploy_env["KUBE_TOKEN"], "the token comes from the environment's secret"
+    # Secrets reach scripts through env only, never through ${{ }} inside a run: script.
+    for job in release["jobs"].values():
+        for s in job.get("steps") or []:
+            assert "${{" not in s.get("run", ""), f"expression inside a run: script: {s.get('name')}"
+
+
+def test_ci_runs_make_lint_and_make_test():
+    ci = rs.load_workflow(CI)
+    runs = [s.get("run", "") for job in ci["jobs"].values() for s in job["steps"]]
+    assert any(r.strip() == "make test" for r in runs) and any(r.strip() == "make lint" for r in runs)
+    caches = [s for job in ci["jobs"].values() for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert caches and caches[0]["with"]["path"] == ".build"
+
+
+# --------------------------------------------------------------------------------------------
+# Travis: the same make targets, the same mapping
+# --------------------------------------------------------------------------------------------
+def _travis_scripts(job: dict) -> list[str]:
+    script = job.get("script", [])
+    return script if isinstance(script, list) else [script]
+
+
+def test_travis_uses_the_same_make_targets_and_mapping():
+    travis = yaml.safe_load(TRAVIS.read_text())
+    jobs = travis["jobs"]["include"]
+    assert any(".ci/run" in line or "make test" in line for job in jobs for line in _travis_scripts(job))
+    deploys = {}
+    for job in jobs:
+        m = re.fullmatch(r"type = push AND branch = (\w+)", job.get("if", "").strip())
+        script = "\n".join(_travis_scripts(job))
+        if "make deploy" in script:
+            assert m, f"a Travis deploy job without a push-to-one-branch condition: {job.get('name')}"
+            deploys[m.group(1)] = (job, script)
+    assert set(deploys) == {"staging", "main"}, f"Travis deploy jobs by branch: {sorted(deploys)}"
+    for branch, (job, script) in deploys.items():
+        environment, namespace, _ = EXPECTED[branch]
+        other = next(e for e, _, _ in EXPECTED.values() if e != environment)
+        assert f"make deploy ENV={environment} " in script and f"ENV={other}" not in script, script
+        assert f"KUBE_NAMESPACE={namespace}" in str(job.get("env")), job.get("env")
+        for piece in ("make push", "scripts/kubeconfig", "APPLY=0", "@$digest", "--password-stdin"):
+            assert piece in script, f"Travis {branch}: {piece!r} missing"
+        assert "$KUBE_TOKEN" not in script, "the token reaches scripts/kubeconfig through the environment only"
+
+
+def test_travis_scripts_parse_as_bash(tmp_path):
+    """Every Travis command, and every command given to in_swift, is valid bash."""
+    travis = yaml.safe_load(TRAVIS.read_text())
+    prelude = "\n".join(travis["before_script"])
+    commands = [line for job in travis["jobs"]["include"] for line in _travis_scripts(job)]
+    script = tmp_path / "travis.sh"
+    script.write_text(prelude + "\nin_swift() { bash -n -c \"$1\" || exit 1; }\n" + "\n".join(commands) + "\n")
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "docker run" in prelude and "$SWIFT_IMAGE" in prelude
+    assert not re.search(r"-e (REGISTRY_PASSWORD|KUBE_TOKEN)=", prelude), "secrets are passed by name only"

@@ -1,0 +1,39 @@
+# Linters: GitHub Actions workflows, Travis, YAML, shell scripts and the Swift sources.
+# Everything comes from tools/apt/lint.txt, tools/pip/lint.txt and the Swift toolchain (`swift format`).
+.PHONY: lint lint-actions lint-yaml lint-shell lint-swift
+
+WORKFLOWS    := $(sort $(wildcard .github/workflows/*.yml .github/workflows/*.yaml))
+# Every file under scripts/ (and .ci/run) whose first line names sh or bash.
+SHELL_FILES   = $(shell for f in scripts/* .ci/run; do [[ -f $$f ]] && head -n1 "$$f" | grep -qE '^#!.*\b(ba|da)?sh\b' && echo "$$f"; done; true)
+SWIFT_FORMAT ?= $(SWIFT) format
+SWIFT_LINT_PATHS := Sources Tests Package.swift
+
+TEST_TARGETS += lint
+
+lint: lint-actions lint-yaml lint-shell lint-swift ## Lint workflows (actionlint, JSON schema), YAML, shell scripts, Swift sources
+	@echo "lint: all linters passed"
+
+lint-actions: ## actionlint (with shellcheck on run: blocks) and JSON-schema checks of .github/workflows and .travis.yml
+	@command -v shellcheck >/dev/null || { echo "lint-actions: shellcheck is missing (make deps installs it); without it actionlint skips run: scripts" >&2; exit 1; }
+	@test -n "$(WORKFLOWS)" || { echo "lint-actions: no workflow in .github/workflows" >&2; exit 1; }
+	@echo "lint-actions: actionlint $(WORKFLOWS)"
+	@$(VENV)/bin/actionlint -shellcheck "$$(command -v shellcheck)" $(WORKFLOWS)
+	@echo "lint-actions: check-jsonschema vendor.github-workflows + custom.github-workflows-require-timeout"
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	@$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(WORKFLOWS)
+	@echo "lint-actions: check-jsonschema vendor.travis .travis.yml"
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.travis .travis.yml
+
+lint-yaml: ## yamllint --strict on every YAML file of the repository (.yamllint.yaml)
+	@echo "lint-yaml: yamllint --strict ."
+	@$(VENV)/bin/yamllint --strict .
+
+lint-shell: ## shellcheck on scripts/* and .ci/run
+	@test -n "$(SHELL_FILES)" || { echo "lint-shell: no shell script found in scripts/ or .ci/run" >&2; exit 1; }
+	@echo "lint-shell: shellcheck $(SHELL_FILES)"
+	@shellcheck --external-sources --source-path=SCRIPTDIR $(SHELL_FILES)
+
+lint-swift: ## swift format lint --strict with the committed .swift-format
+	@test -f .swift-format || { echo "lint-swift: .swift-format is missing" >&2; exit 1; }
+	@echo "lint-swift: $(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_LINT_PATHS)"
+	@$(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_LINT_PATHS)
