@@ -521,6 +521,20 @@ def play_image() -> str:
     return image
 
 
+def pods_of(deployment: str) -> list[str]:
+    """Pods kube play made for the Deployment (podman 4.3 names them DEPLOYMENT-pod-0, -1, ...)."""
+    pods = json.loads(podman("pod", "ps", "--format", "json").stdout or "[]")
+    return [p["Name"] for p in pods if re.fullmatch(rf"{re.escape(deployment)}-pod(-\d+)?", p["Name"])]
+
+
+def epoch_container_of(deployment: str) -> str:
+    [pod] = pods_of(deployment)
+    containers = json.loads(podman("ps", "--all", "--filter", f"pod={pod}", "--format", "json").stdout)
+    names = [n for c in containers for n in c["Names"] if n.endswith("-epoch")]
+    assert len(names) == 1, f"want one container named *-epoch in {pod}: {containers}"
+    return names[0]
+
+
 def test_podman_kube_play_serves_the_production_deployment(tmp_path: Path) -> None:
     image = play_image()
     assert podman("image", "exists", image, check=False).returncode == 0, f"{image} is missing: run make image"
@@ -546,16 +560,17 @@ def test_podman_kube_play_serves_the_production_deployment(tmp_path: Path) -> No
             path = c[probe]["httpGet"]["path"]
             assert http_get(f"http://127.0.0.1:{port}{path}")[0] == 200, f"{probe} {path}"
         # podman applied the securityContext: uid 65532, read-only root file system.
-        info = json.loads(podman("container", "inspect", f"{name}-pod-epoch").stdout)[0]
+        info = json.loads(podman("container", "inspect", epoch_container_of(name)).stdout)[0]
         assert info["Config"]["User"].split(":")[0] == "65532"
         assert info["HostConfig"]["ReadonlyRootfs"] is True
-        # Published on loopback only.
-        bindings = info["HostConfig"]["PortBindings"]["8080/tcp"]
-        assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        # Published on loopback only (the pod's infra container holds the ports).
+        pod_info = json.loads(podman("pod", "inspect", pods_of(name)[0]).stdout)
+        pod_info = pod_info[0] if isinstance(pod_info, list) else pod_info
+        assert pod_info["InfraConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     finally:
         down = podman("kube", "down", str(manifest), check=False, timeout=120)
         # kube play creates this network and kube down leaves it behind.
         podman("network", "rm", KUBE_NETWORK, check=False)
     assert down.returncode == 0, down.stderr
-    assert podman("pod", "exists", f"{name}-pod", check=False).returncode != 0, "kube down left the pod"
+    assert not pods_of(name), "kube down left the pod"
     assert podman("network", "exists", KUBE_NETWORK, check=False).returncode != 0, "the kube network is left"
