@@ -426,7 +426,8 @@ def test_travis_uses_the_same_make_targets_and_mapping():
         other = next(e for e, _, _ in EXPECTED.values() if e != environment)
         assert f"make deploy ENV={environment} " in script and f"ENV={other}" not in script, script
         assert f"KUBE_NAMESPACE={namespace}" in str(job.get("env")), job.get("env")
-        for piece in ("make push", "scripts/kubeconfig", "APPLY=0", "@$digest", "--password-stdin"):
+        for piece in ("make image", "make push", 'BRANCH="$TRAVIS_BRANCH"', "scripts/kubeconfig", "APPLY=0",
+                      'IMAGE_REF="$(cat out/push-ref)"', "--password-stdin"):
             assert piece in script, f"Travis {branch}: {piece!r} missing"
         assert "$KUBE_TOKEN" not in script, "the token reaches scripts/kubeconfig through the environment only"
 
