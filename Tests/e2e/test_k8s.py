@@ -88,9 +88,9 @@ def test_names_and_namespaces(overlay: str) -> None:
             assert "namespace" not in meta, f"{doc['kind']} {meta['name']} is cluster-scoped"
         else:
             assert meta.get("namespace") == namespace, f"{doc['kind']} {meta['name']} in {meta.get('namespace')}"
-    app_kinds = {"Deployment", "Service", "Ingress", "NetworkPolicy", "ServiceAccount"}
+    app_kinds = {"Deployment", "Service", "Ingress", "NetworkPolicy", "ServiceAccount", "PodDisruptionBudget"}
     if overlay != "canary":
-        app_kinds |= {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
+        app_kinds.add("HorizontalPodAutoscaler")
     for kind in app_kinds:
         one(docs, kind, name)
     ingress = one(docs, "Ingress", name)
@@ -111,7 +111,7 @@ def test_canary_overlay_carries_no_namespace_or_deployer() -> None:
     """The canary lives beside production: applying it must not re-own production's shared objects."""
     docs = render("canary")
     kinds = {d["kind"] for d in docs}
-    assert not kinds & {"Namespace", "Role", "RoleBinding", "Secret", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert not kinds & {"Namespace", "Role", "RoleBinding", "Secret", "HorizontalPodAutoscaler"}
     assert all(d["metadata"]["name"].endswith("-canary") for d in docs)
 
 
@@ -335,7 +335,9 @@ def test_canary_splits_production_traffic_without_stealing_its_pods() -> None:
                           ("NetworkPolicy", lambda o: o["spec"]["podSelector"]["matchLabels"])):
             s = sel(one(docs, kind))
             assert selects(s, prod_pods) != selects(s, can_pods), f"{kind} selects both production and canary pods"
-    assert one(canary, "Deployment")["spec"]["replicas"] == 1
+    # Two pods, so a drain (PDB maxUnavailable 1) never leaves the canary's share of requests without one.
+    assert one(canary, "Deployment")["spec"]["replicas"] == 2
+    assert one(canary, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
 # ------------------------------------------------------------------------------------------------
