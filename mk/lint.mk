@@ -3,8 +3,10 @@
 .PHONY: lint lint-actions lint-yaml lint-shell lint-swift
 
 WORKFLOWS    := $(sort $(wildcard .github/workflows/*.yml .github/workflows/*.yaml))
-# Every file under scripts/ (and .ci/run) whose first line names sh or bash.
-SHELL_FILES   = $(shell for f in scripts/* .ci/run; do [[ -f $$f ]] && head -n1 "$$f" | grep -qE '^#!.*\b(ba|da)?sh\b' && echo "$$f"; done; true)
+# Every file under scripts/ (and .ci/run) whose first line names sh or bash: a shebang, or the
+# `# shellcheck shell=bash` directive of a sourced library.
+SHELL_FILES   = $(shell for f in scripts/* .ci/run; do [[ -f $$f ]] && head -n1 "$$f" \
+                  | grep -qE '^(#!.*\b(ba|da)?sh\b|# shellcheck shell=)' && echo "$$f"; done; true)
 SWIFT_FORMAT ?= $(SWIFT) format
 SWIFT_LINT_PATHS := Sources Tests Package.swift
 
