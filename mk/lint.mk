@@ -15,7 +15,7 @@ TEST_TARGETS += lint
 lint: lint-actions lint-yaml lint-shell lint-swift ## Lint workflows (actionlint, JSON schema), YAML, shell scripts, Swift sources
 	@echo "lint: all linters passed"
 
-lint-actions: ## actionlint (with shellcheck on run: blocks) and JSON-schema checks of .github/workflows and .travis.yml
+lint-actions: ## actionlint (with shellcheck on run: blocks); JSON schemas of the workflows, .travis.yml, dependabot.yml
 	@command -v shellcheck >/dev/null || { echo "lint-actions: shellcheck is missing (make deps installs it); without it actionlint skips run: scripts" >&2; exit 1; }
 	@test -n "$(WORKFLOWS)" || { echo "lint-actions: no workflow in .github/workflows" >&2; exit 1; }
 	@echo "lint-actions: actionlint $(WORKFLOWS)"
@@ -23,8 +23,9 @@ lint-actions: ## actionlint (with shellcheck on run: blocks) and JSON-schema che
 	@echo "lint-actions: check-jsonschema vendor.github-workflows + custom.github-workflows-require-timeout"
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	@$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(WORKFLOWS)
-	@echo "lint-actions: check-jsonschema vendor.travis .travis.yml"
+	@echo "lint-actions: check-jsonschema vendor.travis .travis.yml, vendor.dependabot .github/dependabot.yml"
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.travis .travis.yml
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 lint-yaml: ## yamllint --strict on every YAML file of the repository (.yamllint.yaml)
 	@echo "lint-yaml: yamllint --strict ."

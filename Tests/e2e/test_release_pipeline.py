@@ -445,3 +445,35 @@ def test_travis_scripts_parse_as_bash(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "docker run" in prelude and "$SWIFT_IMAGE" in prelude
     assert not re.search(r"-e (REGISTRY_PASSWORD|KUBE_TOKEN)=", prelude), "secrets are passed by name only"
+
+
+# --------------------------------------------------------------------------------------------
+# The linters `make lint` runs can fail (actionlint really runs shellcheck on run: blocks)
+# --------------------------------------------------------------------------------------------
+def test_make_lint_catches_a_broken_workflow(tmp_path):
+    import shutil
+
+    venv_bin = REPO / ".venv" / "bin"
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: make deps installs it (tools/apt/lint.txt)"
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    bad = rs.load_workflow(RELEASE)
+    # An unquoted variable (shellcheck SC2086) and a job without timeout-minutes.
+    bad["jobs"]["target"]["steps"][0]["run"] += 'rm -rf $RUNNER_TEMP/x\n'
+    del bad["jobs"]["target"]["timeout-minutes"]
+    path = workflows / "release.yml"
+    path.write_text(yaml.safe_dump(bad, sort_keys=False))
+    lint = subprocess.run(
+        [str(venv_bin / "actionlint"), "-shellcheck", shellcheck, str(path)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert lint.returncode != 0 and "SC2086" in lint.stdout, lint.stdout + lint.stderr
+    schema = subprocess.run(
+        [str(venv_bin / "check-jsonschema"), "--builtin-schema", "custom.github-workflows-require-timeout", str(path)],
+        capture_output=True, text=True,
+    )
+    assert schema.returncode != 0 and "timeout-minutes" in schema.stdout, schema.stdout
+    # The real workflows pass both.
+    for wf in (RELEASE, CI):
+        ok = subprocess.run([str(venv_bin / "actionlint"), "-shellcheck", shellcheck, str(wf)], cwd=REPO, capture_output=True, text=True)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
