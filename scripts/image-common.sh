@@ -31,6 +31,12 @@ run() {
   [[ ${DRY_RUN:-0} == 1 ]] || "$@"
 }
 
+# run_quiet CMD...: like run, without the command's own stdout (e.g. a container id).
+run_quiet() {
+  printf '+'; printf ' %q' "$@"; printf '\n'
+  [[ ${DRY_RUN:-0} == 1 ]] || "$@" >/dev/null
+}
+
 human_size() { numfmt --to=si --suffix=B --format='%.2f' "$1" 2>/dev/null || echo "$1 B"; }
 
 now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }

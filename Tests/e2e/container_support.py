@@ -1,0 +1,168 @@
+"""Helpers for test_container.py and test_registry.py: podman with the project's conf, the image under
+test, ports, HTTP, and what the kernel says about a running process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# GET / answers this (the server's contract).
+EPOCH_JSON_RE = re.compile(
+    r'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
+)
+NONROOT = 65532
+
+
+def git_rev() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def rev() -> str:
+    """The rev the image is tagged with: REV from make (mk/container.mk), else the checkout's."""
+    return os.environ.get("REV") or git_rev()
+
+
+def image_name() -> str:
+    return os.environ.get("IMAGE") or "localhost/swift-microepoch"
+
+
+def image_ref() -> str:
+    return f"{image_name()}:{rev()}"
+
+
+def engine_env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.setdefault("CONTAINERS_CONF", str(REPO_ROOT / "deploy" / "containers.conf"))
+    env.update(extra or {})
+    return env
+
+
+def run(cmd: list[str], *, env: dict | None = None, check: bool = True, timeout: float = 180,
+        input: str | None = None, stdin=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env or engine_env(), cwd=REPO_ROOT,
+                          timeout=timeout, input=input, stdin=stdin)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def podman(*args: str, check: bool = True, timeout: float = 180, store: list[str] | None = None,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    return run(["podman", *(store or []), *args], check=check, timeout=timeout, env=env)
+
+
+def inspect(kind: str, name: str, store: list[str] | None = None) -> dict:
+    out = podman(kind, "inspect", name, store=store).stdout
+    return json.loads(out)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_get(url: str, *, timeout: float = 2, headers: dict | None = None,
+             context: ssl.SSLContext | None = None, method: str = "GET"):
+    """(status, headers, body) for any HTTP answer; raises OSError when nothing answers."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
+            return resp.status, resp.headers, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode(errors="replace")
+
+
+def wait_for_http(url: str, timeout: float = 15, want: int = 200, **kw):
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            answer = http_get(url, **kw)
+            if answer[0] == want:
+                return answer
+            last = answer[:1]
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {want} within {timeout}s (last: {last})")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as a dict (the kernel's view of the process: ids, capabilities, no_new_privs)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def root_mount_options(pid: int) -> set[str]:
+    """Mount options of the process's own root filesystem (/proc/PID/mountinfo, mount point '/')."""
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        parts = line.split()
+        if parts[4] == "/":
+            return set(parts[5].split(","))
+    raise AssertionError(f"no '/' mount in /proc/{pid}/mountinfo")
+
+
+def image_files(ref: str, workdir: Path, store: list[str] | None = None) -> dict[str, tarfile.TarInfo]:
+    """Every entry of every layer of the image (podman save as docker-archive), by path."""
+    archive = workdir / "image.tar"
+    podman("save", "--format", "docker-archive", "-o", str(archive), ref, store=store)
+    entries: dict[str, tarfile.TarInfo] = {}
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
+                for member in inner.getmembers():
+                    entries[member.name.removeprefix("./").rstrip("/")] = member
+    archive.unlink()
+    return entries
+
+
+def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
+    """The TCP (v4 and v6) addresses the given processes listen on, from /proc."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            local, state, inode = parts[1], parts[3], parts[9]
+            if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = local.split(":")
+            raw = bytes.fromhex(addr_hex)
+            if v6:
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                addr = socket.inet_ntop(socket.AF_INET6, words)
+            else:
+                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            found.add((addr, int(port_hex, 16)))
+    return found

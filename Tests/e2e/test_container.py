@@ -1,0 +1,185 @@
+"""The container image (make image): what it holds, and the container `make run` starts, seen from
+podman and from the kernel. Run by `make container-test` after `make image`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from container_support import (
+    EPOCH_JSON_RE, NONROOT, REPO_ROOT, engine_env, free_port, git_rev, http_get, image_files,
+    image_ref, inspect, podman, port_open, proc_status, rev, root_mount_options, run, wait_for_http,
+)
+
+SIZE_TARGET = 12 * 1000 * 1000  # bytes; go-microepoch's scratch image is 8.45 MB
+SHUTDOWN_DELAY = "2s"           # the drain window the stop test watches /readyz through
+
+
+@pytest.fixture(scope="module")
+def image() -> dict:
+    ref = image_ref()
+    found = podman("image", "exists", ref, check=False)
+    assert found.returncode == 0, f"no image {ref}: run make image"
+    return inspect("image", ref)
+
+
+def image_run(name: str, port: int, *extra: str) -> subprocess.CompletedProcess:
+    """scripts/image-run: exactly what `make run` does."""
+    env = engine_env({"CONTAINER": name, "PORT": str(port), "IMAGE": image_ref().rsplit(":", 1)[0],
+                      "REV": rev(), "RUN_ENV": f"EPOCH_SHUTDOWN_DELAY={SHUTDOWN_DELAY}"})
+    return run([str(REPO_ROOT / "scripts" / "image-run"), *extra], env=env, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def container(image):
+    """The container `make run` starts (started twice: the second run must replace the first)."""
+    name = f"epoch-container-test-{os.getpid()}"
+    port = free_port()
+    try:
+        first = image_run(name, port)
+        first_id = inspect("container", name)["Id"]
+        second = image_run(name, port)
+        info = inspect("container", name)
+        yield {"name": name, "port": port, "first_id": first_id, "info": info,
+               "outputs": (first.stdout, second.stdout)}
+    finally:
+        podman("rm", "--force", "--time", "2", name, check=False)
+
+
+def test_image_config(image) -> None:
+    cfg = image["Config"]
+    assert cfg["User"] == f"{NONROOT}:{NONROOT}"  # numeric: runAsNonRoot can verify it
+    assert "8080/tcp" in cfg["ExposedPorts"]
+    assert cfg["Entrypoint"] == ["/epoch"]
+    assert cfg["Cmd"] == ["serve"]
+    labels = cfg["Labels"]
+    assert labels["org.opencontainers.image.revision"] == rev()
+    for key in ("source", "version", "licenses"):
+        assert labels[f"org.opencontainers.image.{key}"], key
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+
+
+def test_image_size_is_reported(image, capsys) -> None:
+    size = image["Size"]
+    with capsys.disabled():
+        verdict = "within" if size <= SIZE_TARGET else "ABOVE"
+        print(f"\ncontainer-test: image {image_ref()} is {size / 1e6:.2f} MB ({size} bytes), "
+              f"{verdict} the {SIZE_TARGET / 1e6:.0f} MB target (go-microepoch: 8.45 MB)")
+    assert size > 0
+
+
+def test_image_holds_only_the_static_binary(image, tmp_path: Path) -> None:
+    files = image_files(image_ref(), tmp_path)
+    non_dirs = {path for path, entry in files.items() if not entry.isdir()}
+    assert non_dirs == {"epoch"}, f"the image should hold only /epoch, it holds {sorted(non_dirs)}"
+    epoch = files["epoch"]
+    assert epoch.isreg() and epoch.mode & 0o111, "/epoch must be an executable regular file"
+    assert epoch.uid == 0 and not epoch.mode & 0o022, "/epoch must not be writable by the runtime user"
+    # the binary itself: static (FROM scratch has no loader), so `file` says so
+    podman("create", "--name", f"epoch-extract-{os.getpid()}", image_ref())
+    try:
+        podman("cp", f"epoch-extract-{os.getpid()}:/epoch", str(tmp_path / "epoch"))
+    finally:
+        podman("rm", f"epoch-extract-{os.getpid()}", check=False)
+    kind = run(["file", "-b", str(tmp_path / "epoch")]).stdout
+    assert "statically linked" in kind or "static-pie linked" in kind, kind
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash", "/busybox", "sh"])
+def test_image_has_no_shell(image, shell: str) -> None:
+    proc = podman("run", "--rm", "--entrypoint", shell, image_ref(), "-c", "true", check=False, timeout=60)
+    assert proc.returncode != 0, f"{shell} ran inside the image"
+    assert "no such file" in proc.stderr.lower() or "not found" in proc.stderr.lower(), proc.stderr
+
+
+def test_make_run_replaces_an_existing_container(container) -> None:
+    assert container["info"]["Id"] != container["first_id"], "the second run should create a new container"
+    assert podman("container", "exists", container["first_id"], check=False).returncode != 0
+    out = container["outputs"][1]
+    assert f"http://127.0.0.1:{container['port']}/" in out, out  # prints the URL ...
+    assert "stop" in out                                            # ... and how to stop it
+
+
+def test_container_is_really_running(container) -> None:
+    state = inspect("container", container["name"])["State"]
+    assert state["Running"] is True and state["Status"] == "running", state
+    assert state["Pid"] > 0
+    assert Path(f"/proc/{state['Pid']}").exists()
+
+
+def test_container_is_hardened_in_its_config(container) -> None:
+    info = container["info"]
+    host = info["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"], "no capability dropped"  # podman lists the defaults --cap-drop=ALL removed
+    assert not info.get("EffectiveCaps"), info.get("EffectiveCaps")
+    assert any("no-new-privileges" in opt for opt in host.get("SecurityOpt") or []), host.get("SecurityOpt")
+    bindings = host["PortBindings"]["8080/tcp"]
+    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", str(container["port"]))]
+
+
+def test_process_runs_as_65532_without_capabilities_on_a_read_only_root(container) -> None:
+    pid = inspect("container", container["name"])["State"]["Pid"]
+    status = proc_status(pid)
+    assert status["Name"] == "epoch", status["Name"]
+    assert status["Uid"].split() == [str(NONROOT)] * 4, status["Uid"]
+    assert status["Gid"].split() == [str(NONROOT)] * 4, status["Gid"]
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[cap], 16) == 0, f"{cap} = {status[cap]}"
+    assert status["NoNewPrivs"] == "1"
+    assert "ro" in root_mount_options(pid), root_mount_options(pid)
+
+
+def test_get_root_through_the_published_port(container) -> None:
+    base = f"http://127.0.0.1:{container['port']}"
+    status, headers, body = wait_for_http(base + "/", timeout=10)
+    assert headers.get_content_type() == "application/json"
+    assert EPOCH_JSON_RE.match(body), body
+    assert f'"rev":"{git_rev()}"' in body, f"served rev should be the checkout's {git_rev()}: {body}"
+    assert wait_for_http(base + "/healthz", timeout=5)[0] == 200
+    assert wait_for_http(base + "/readyz", timeout=5)[0] == 200
+
+
+def test_stop_drains_and_exits_zero(container) -> None:
+    """podman stop sends SIGTERM: /readyz turns 503 while the server keeps answering through the
+    shutdown delay, then the process exits 0 by itself (killed at the timeout it would exit 137)."""
+    name, port = container["name"], container["port"]
+    seen: list[object] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(http_get(f"http://127.0.0.1:{port}/readyz", timeout=1)[0])
+            except OSError:
+                seen.append("refused")
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    time.sleep(0.3)
+    proc = podman("stop", "--time", "20", name, check=False, timeout=60)
+    stop.set()
+    watcher.join(5)
+    assert proc.returncode == 0, proc.stderr
+    state = inspect("container", name)["State"]
+    assert state["Running"] is False
+    assert state["ExitCode"] == 0, f"exit code {state['ExitCode']} (137 = killed at the stop timeout)"
+    assert seen and seen[0] == 200, seen[:5]
+    assert 503 in seen, f"/readyz never answered 503 during the drain: {seen}"
+    if "refused" in seen:  # draining (503) comes before the listener closes
+        assert seen.index(503) < seen.index("refused"), seen
+    assert not port_open(port)
+
+
+def test_hadolint_passes_at_warning_level() -> None:
+    hadolint = REPO_ROOT / ".venv" / "bin" / "hadolint"
+    assert hadolint.exists() or shutil.which("hadolint"), "hadolint missing: make deps"
+    run([str(hadolint if hadolint.exists() else "hadolint"), "--failure-threshold", "warning",
+         str(REPO_ROOT / "Dockerfile")])
