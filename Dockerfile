@@ -56,6 +56,9 @@ RUN export EPOCH_REV="${REV}" EPOCH_VERSION="${VERSION}" \
 # A static binary needs no libc, loader, /etc/passwd (numeric USER), CA certificates (the server speaks
 # plain HTTP) or time zone data (it serves Unix seconds); the runtime provides /etc/hosts and /proc.
 FROM scratch AS runtime
+COPY --from=build /rootfs/epoch /epoch
+# Labels after the COPY: the binary carries the rev, so a new rev always rebuilds them (buildah 1.28's
+# layer cache ignores build-arg values; a LABEL step before the COPY would keep a stale revision).
 ARG EPOCH_REV=""
 ARG REV="${EPOCH_REV}"
 ARG VERSION=0.1.0
@@ -67,7 +70,6 @@ LABEL org.opencontainers.image.title="swift-microepoch" \
       org.opencontainers.image.revision="${REV}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="${LICENSES}"
-COPY --from=build /rootfs/epoch /epoch
 # Numeric, so Kubernetes' runAsNonRoot can verify it without an /etc/passwd.
 USER 65532:65532
 EXPOSE 8080
