@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from k8s_support import (
-    EPOCH_JSON_RE, K8S_DIR, OVERLAYS, REPO_ROOT, free_port, http_get, kubectl, objects, one, parse_duration,
-    podman, render, rendered_text, run, selects, wait_for_http,
+    EPOCH_JSON_RE, OVERLAYS, REPO_ROOT, FakeAPIServer, free_port, http_get, kubectl, objects, one,
+    parse_duration, podman, render, rendered_text, run, selects, wait_for_http,
 )
 
 K8S_VERSIONS = ("1.30.0", "1.34.0")
@@ -507,6 +507,67 @@ def test_kubeconfig_rejects_bad_input_without_leaking(tmp_path: Path, ca_b64: st
     assert not (tmp_path / "config").exists()
     if env["KUBE_TOKEN"]:
         assert env["KUBE_TOKEN"] not in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# CI's path end to end: scripts/kubeconfig -> make deploy APPLY=0 -> an API server enforcing the Role
+# ------------------------------------------------------------------------------------------------
+def kubectls() -> list[str]:
+    """The kubectl make picks and the pinned one in .venv, when they differ: both must work."""
+    found = [kubectl()]
+    venv = str(REPO_ROOT / ".venv" / "bin" / "kubectl")
+    if Path(venv).exists() and Path(venv).resolve() != Path(found[0]).resolve():
+        found.append(venv)
+    return found
+
+
+@pytest.mark.parametrize("kubectl_path", kubectls())
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_deployer_rolls_out_with_its_kubeconfig_and_nothing_more(env: str, kubectl_path: str, tmp_path: Path) -> None:
+    namespace, name, _ = EXPECTED[env]
+    docs = render(env)
+    role, dep = one(docs, "Role", "deployer"), one(docs, "Deployment", name)
+    token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40) + "." + secrets.token_urlsafe(24)
+    (tmp_path / "tls").mkdir()
+    with FakeAPIServer(tmp_path / "tls", token, role, dep) as api:
+        import base64
+        cfg = tmp_path / "kube" / "config"
+        made = kubeconfig_script(tmp_path, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE=namespace,
+                                 KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(), KUBECONFIG_OUT=str(cfg))
+        assert made.returncode == 0, made.stderr
+        proc = deploy_script(check=False, ENV=env, IMAGE_REF=DIGEST_REF, APPLY="0", KUBECTL=kubectl_path,
+                             KUBECONFIG=str(cfg), ROLLOUT_TIMEOUT="60s")
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\nrequests: {api.requests[:6]} {api.queries[:6]}"
+    assert "successfully rolled out" in proc.stdout
+    assert token not in proc.stdout + proc.stderr
+    [image] = [c["image"] for c in api.deployment["spec"]["template"]["spec"]["containers"]]
+    assert image == DIGEST_REF
+    denied = [r for r in api.requests if not r[3]]
+    assert not denied, f"kubectl asked for more than the Role grants: {denied}"
+    used = {verb for verb, resource, rname, _ in api.requests if resource == "apps/deployments" and rname == name}
+    # get + patch (set image), watch (rollout status) always; list too where the client does not
+    # stream its initial list through the watch (kubectl 1.32 lists; 1.37 sends sendInitialEvents).
+    assert {"get", "patch", "watch"} <= used <= set(role["rules"][0]["verbs"])
+
+
+def test_fake_api_server_enforces_the_role(tmp_path: Path) -> None:
+    """Control: without `watch`, rollout status is refused, and deploy says how to roll back."""
+    docs = render("staging")
+    role, dep = one(docs, "Role", "deployer"), one(docs, "Deployment", "epoch-test")
+    role["rules"][0]["verbs"] = ["get", "list", "patch"]
+    token = secrets.token_urlsafe(32)
+    (tmp_path / "tls").mkdir()
+    with FakeAPIServer(tmp_path / "tls", token, role, dep) as api:
+        import base64
+        cfg = tmp_path / "config"
+        assert kubeconfig_script(tmp_path, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE="staging",
+                                 KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(),
+                                 KUBECONFIG_OUT=str(cfg)).returncode == 0
+        proc = deploy_script(check=False, ENV="staging", IMAGE_REF=DIGEST_REF, APPLY="0",
+                             KUBECONFIG=str(cfg), ROLLOUT_TIMEOUT="5s")
+    assert proc.returncode == 1
+    assert ("watch", "apps/deployments", "epoch-test", False) in api.requests
+    assert "kubectl -n staging rollout undo deployment/epoch-test" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------
