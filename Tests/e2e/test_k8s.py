@@ -7,6 +7,7 @@ preStop + drain; and the production Deployment actually serving under `podman ku
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -443,7 +444,6 @@ def ca_b64(tmp_path_factory) -> str:
     d = tmp_path_factory.mktemp("ca")
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-cluster-ca", "-days", "1",
          "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt")])
-    import base64
     return base64.b64encode((d / "ca.crt").read_bytes()).decode()
 
 
@@ -530,7 +530,6 @@ def test_deployer_rolls_out_with_its_kubeconfig_and_nothing_more(env: str, kubec
     token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40) + "." + secrets.token_urlsafe(24)
     (tmp_path / "tls").mkdir()
     with FakeAPIServer(tmp_path / "tls", token, role, dep) as api:
-        import base64
         cfg = tmp_path / "kube" / "config"
         made = kubeconfig_script(tmp_path, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE=namespace,
                                  KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(), KUBECONFIG_OUT=str(cfg))
@@ -558,7 +557,6 @@ def test_fake_api_server_enforces_the_role(tmp_path: Path) -> None:
     token = secrets.token_urlsafe(32)
     (tmp_path / "tls").mkdir()
     with FakeAPIServer(tmp_path / "tls", token, role, dep) as api:
-        import base64
         cfg = tmp_path / "config"
         assert kubeconfig_script(tmp_path, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE="staging",
                                  KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(),
