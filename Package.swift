@@ -1,0 +1,75 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// The short commit the binary is built from, served as `rev`. `EPOCH_REV` wins (the Makefile and
+/// the Dockerfile set it; a changed value also makes SwiftPM re-read this manifest), then the
+/// checkout's own commit, then "unknown" outside git.
+let buildRevision: String = {
+    if let rev = Context.environment["EPOCH_REV"], !rev.isEmpty { return rev }
+    if let commit = Context.gitInformation?.currentCommit { return String(commit.prefix(7)) }
+    return "unknown"
+}()
+let buildVersion = Context.environment["EPOCH_VERSION"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.1.0"
+
+let package = Package(
+    name: "swift-microepoch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "epoch", targets: ["epoch"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CEpochBuildInfo",
+            cSettings: [
+                .define("EPOCH_REV", to: "\"\(buildRevision)\""),
+                .define("EPOCH_VERSION", to: "\"\(buildVersion)\""),
+            ]
+        ),
+        .target(name: "EpochCore"),
+        .target(
+            name: "EpochServer",
+            dependencies: [
+                "EpochCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "epoch",
+            dependencies: [
+                "CEpochBuildInfo",
+                "EpochCore",
+                "EpochServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "EpochCoreTests", dependencies: ["EpochCore"]),
+        .testTarget(
+            name: "EpochServerTests",
+            dependencies: [
+                "EpochServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,68 @@
+import EpochCore
+import NIOCore
+import NIOHTTP1
+
+/// What answers requests, independent of connections: routing and the payload of each route.
+/// Immutable and shared by every connection.
+struct EpochApplication: Sendable {
+    let configuration: ServerConfiguration
+    let clock: WallClock
+    let readiness: Readiness
+    let metrics: ServerMetrics
+    private let allocator = ByteBufferAllocator()
+    private static let allowedMethods = "GET, HEAD"
+
+    init(configuration: ServerConfiguration, readiness: Readiness, metrics: ServerMetrics) {
+        self.configuration = configuration
+        self.clock = WallClock(skew: configuration.clockSkew)
+        self.readiness = readiness
+        self.metrics = metrics
+    }
+
+    /// The response to every request but the hot `GET /` in seconds, which `SecondCache` serves.
+    /// `receivedAt` is when the request head was decoded (t2 of `/sync`).
+    func response(route: Route, method: HTTPMethod, query: Substring, receivedAt: UnixNanoseconds) -> Response {
+        guard method == .GET || method == .HEAD else {
+            var response = error(.methodNotAllowed, "method \(method.rawValue) is not allowed; use GET or HEAD")
+            response.extraHeaders.append(("allow", Self.allowedMethods))
+            return response
+        }
+        switch route {
+        case .epoch:
+            do {
+                let parsed = try Query(parsing: query)
+                return json(.ok, Payload.epoch(host: configuration.hostname, time: receivedAt, unit: parsed.unit, rev: configuration.revision))
+            } catch {
+                return self.error(.badRequest, error.description)
+            }
+        case .sync:
+            do {
+                let parsed = try Query(parsing: query)
+                let t3 = clock.now()
+                return json(.ok, Payload.sync(t1: parsed.t1, t2: receivedAt, t3: t3, rev: configuration.revision))
+            } catch {
+                return self.error(.badRequest, error.description)
+            }
+        case .healthz:
+            return json(.ok, Payload.status("ok"))
+        case .readyz:
+            return readiness.isDraining ? json(.serviceUnavailable, Payload.status("draining")) : json(.ok, Payload.status("ready"))
+        case .version:
+            return json(.ok, Payload.version(version: configuration.version, rev: configuration.revision, swift: configuration.swiftVersion))
+        case .metrics:
+            var text: [UInt8] = []
+            metrics.registry.emit(into: &text)
+            return Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: allocator.buffer(bytes: text))
+        case .unknown:
+            return error(.notFound, "no such path; try / , /sync, /healthz, /readyz, /version or /metrics")
+        }
+    }
+
+    private func json(_ status: HTTPResponseStatus, _ text: String) -> Response {
+        .json(status, text, allocator: allocator)
+    }
+
+    private func error(_ status: HTTPResponseStatus, _ message: String) -> Response {
+        json(status, Payload.error(status: Int(status.code), message: message))
+    }
+}

@@ -1,0 +1,92 @@
+import EpochCore
+import NIOCore
+import NIOHTTP1
+
+/// Answers the requests of one connection, in order (NIO's pipelining handler in front holds
+/// back a pipelined request until the previous response is written).
+final class EpochHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private struct PendingRequest {
+        let head: HTTPRequestHead
+        let receivedAt: UnixNanoseconds
+        let started: NIODeadline
+    }
+
+    private let application: EpochApplication
+    private let cache: SecondCache
+    private var pending: PendingRequest?
+
+    init(application: EpochApplication, cache: SecondCache) {
+        self.application = application
+        self.cache = cache
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            pending = PendingRequest(head: head, receivedAt: application.clock.now(), started: .now())
+        case .body:
+            break  // No route takes a body; it is read and dropped.
+        case .end:
+            guard let request = pending else { return }
+            pending = nil
+            context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestReceived(), promise: nil)
+            respond(to: request, context: context)
+        }
+    }
+
+    private func respond(to request: PendingRequest, context: ChannelHandlerContext) {
+        let (path, query) = splitTarget(request.head.uri)
+        let route = Route(path: path)
+        cache.advance(to: request.receivedAt)
+        if route == .epoch {
+            application.metrics.countEpochRequest()
+            if query.isEmpty, request.head.method == .GET || request.head.method == .HEAD {
+                return write(head: cache.epochHead, body: cache.epochBody, route: route, request: request, context: context)
+            }
+        }
+        let response = application.response(route: route, method: request.head.method, query: query, receivedAt: request.receivedAt)
+        var headers = HTTPHeaders(
+            SecondCache.standardHeaders(contentType: response.contentType, length: response.body.readableBytes, date: cache.dateHeader)
+        )
+        headers.add(contentsOf: response.extraHeaders)
+        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
+        write(head: head, body: response.body, route: route, request: request, context: context)
+    }
+
+    /// Writes one response; NIO's encoder leaves the body out for HEAD requests.
+    private func write(head: HTTPResponseHead, body: ByteBuffer, route: Route, request: PendingRequest, context: ChannelHandlerContext) {
+        var head = head
+        let keepAlive = request.head.isKeepAlive
+        if !keepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        } else if request.head.version.major == 1 && request.head.version.minor == 0 {
+            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+        record(route: route, code: head.status.code, since: request.started)
+    }
+
+    private func record(route: Route, code: UInt, since started: NIODeadline) {
+        let key = ServerMetrics.SeriesKey(path: route, code: code)
+        let series: ServerMetrics.RequestSeries
+        if let cached = cache.series[key] {
+            series = cached
+        } else {
+            series = application.metrics.series(path: route, code: code)
+            cache.series[key] = series
+        }
+        series.requests.increment()
+        series.duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+    }
+}

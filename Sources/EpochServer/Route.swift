@@ -1,0 +1,15 @@
+/// The paths the service answers. Metrics label requests by route, never by raw path, so that a
+/// scanner probing random URLs cannot create unbounded time series.
+public enum Route: String, Sendable, Hashable, CaseIterable {
+    case epoch = "/"
+    case sync = "/sync"
+    case healthz = "/healthz"
+    case readyz = "/readyz"
+    case version = "/version"
+    case metrics = "/metrics"
+    case unknown = "other"
+
+    init(path: Substring) {
+        self = Route(rawValue: String(path)).flatMap { $0 == .unknown ? nil : $0 } ?? .unknown
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import EpochCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An option given on the command line wins; otherwise its environment variable; otherwise the
+/// default. ArgumentParser has no environment fallback of its own.
+func resolve<Value>(
+    _ flag: Value?, environment name: String, default fallback: Value, accepts: String,
+    parse: (String) -> Value?
+) throws -> Value {
+    if let flag { return flag }
+    guard let raw = getenv(name).map({ String(cString: $0) }), !raw.isEmpty else { return fallback }
+    guard let value = parse(raw) else {
+        throw CommandFailure.usage("\(name)=\(raw) is invalid: it accepts \(accepts)")
+    }
+    return value
+}
+
+/// A duration argument: `500ms`, `2s`, `1m`.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    let duration: Duration
+
+    init?(argument: String) {
+        guard let duration = parseDuration(argument) else { return nil }
+        self.duration = duration
+    }
+
+    static let accepts = "a duration such as 500ms, 2s or 1m"
+}
+
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+    return String(cString: buffer)
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import EpochCore
+import EpochServer
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `epoch serve`: the HTTP time service.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the current Unix time as JSON over HTTP (the default command).",
+        discussion: """
+            Every option falls back to an environment variable (named in its help), then to its default.
+            SIGTERM or SIGINT drains: /readyz answers 503, serving goes on for --shutdown-delay, \
+            in-flight requests finish, then the process exits 0. A second signal exits at once.
+            """
+    )
+
+    @Option(help: "Address to listen on (EPOCH_HOST; default 0.0.0.0).")
+    var host: String?
+
+    @Option(help: "Port to listen on, 0-65535; 0 picks a free one (EPOCH_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (EPOCH_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    @Option(help: "Keep serving this long after SIGTERM with /readyz at 503 (EPOCH_SHUTDOWN_DELAY; default 0s).")
+    var shutdownDelay: DurationArgument?
+
+    @Option(help: "Close keep-alive connections idle this long (EPOCH_IDLE_TIMEOUT; default 75s).")
+    var idleTimeout: DurationArgument?
+
+    @Option(help: "A request must arrive in full within this time of its first byte (EPOCH_REQUEST_TIMEOUT; default 10s).")
+    var requestTimeout: DurationArgument?
+
+    @Option(help: "Event loop threads (EPOCH_THREADS; default: one per available core).")
+    var threads: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: "Testing aid: shift every reported time by this duration, e.g. 2s or -2s (default 0).")
+    var clockSkew: DurationArgument?
+
+    func run() async throws {
+        let configuration = try makeConfiguration()
+        let level = try resolve(
+            logLevel.map { Logger.Level(rawValue: $0) ?? .info }, environment: "EPOCH_LOG_LEVEL", default: .info,
+            accepts: Self.levels, parse: Logger.Level.init(rawValue:))
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw CommandFailure.usage("--log-level \(logLevel) is invalid: it accepts \(Self.levels)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "epoch")
+        let server = EpochHTTPServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+        do {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask { await exitOnSecondSignal(logger: logger) }
+                try await group.run()
+                tasks.cancelAll()
+            }
+        } catch {
+            throw CommandFailure(message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)
+        }
+    }
+
+    private static let levels = "trace, debug, info, notice, warning, error or critical"
+
+    private func makeConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = try resolve(host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: "an IP address") { $0 }
+        configuration.port = try resolve(port, environment: "EPOCH_PORT", default: 8080, accepts: "a port 0-65535") { Int($0) }
+        guard (0...65535).contains(configuration.port) else {
+            throw CommandFailure.usage("--port \(configuration.port) is invalid: it accepts a port 0-65535")
+        }
+        configuration.shutdownDelay = try duration(shutdownDelay, "EPOCH_SHUTDOWN_DELAY", default: .zero)
+        configuration.idleTimeout = try duration(idleTimeout, "EPOCH_IDLE_TIMEOUT", default: configuration.idleTimeout)
+        configuration.requestTimeout = try duration(requestTimeout, "EPOCH_REQUEST_TIMEOUT", default: configuration.requestTimeout)
+        for (name, value) in [("--idle-timeout", configuration.idleTimeout), ("--request-timeout", configuration.requestTimeout)]
+        where value <= .zero {
+            throw CommandFailure.usage("\(name) \(formatDuration(value)) is invalid: it accepts a positive duration")
+        }
+        if configuration.shutdownDelay < .zero {
+            throw CommandFailure.usage("--shutdown-delay is invalid: it accepts a duration of 0s or more")
+        }
+        configuration.eventLoopThreads = try resolve(threads, environment: "EPOCH_THREADS", default: nil, accepts: "a thread count 1-256") {
+            Int($0)
+        }
+        if let threads = configuration.eventLoopThreads, !(1...256).contains(threads) {
+            throw CommandFailure.usage("--threads \(threads) is invalid: it accepts a thread count 1-256")
+        }
+        configuration.clockSkew = clockSkew?.duration ?? .zero
+        configuration.hostname = hostName()
+        configuration.revision = BuildInfo.revision
+        configuration.version = BuildInfo.version
+        configuration.swiftVersion = BuildInfo.swiftVersion
+        return configuration
+    }
+
+    private func duration(_ flag: DurationArgument?, _ name: String, default fallback: Duration) throws -> Duration {
+        try resolve(flag?.duration, environment: name, default: fallback, accepts: DurationArgument.accepts, parse: parseDuration)
+    }
+}
+
+/// ServiceLifecycle turns the first SIGTERM/SIGINT into a graceful shutdown and ignores repeats
+/// (its cancellation signals may not overlap the graceful ones); an operator's second Ctrl-C, or
+/// a supervisor's second SIGTERM, means "now".
+private func exitOnSecondSignal(logger: Logger) async {
+    var received = 0
+    for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+        received += 1
+        if received == 2 {
+            logger.warning("second \(signal): exiting at once")
+            exit(1)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+# The Swift package: build, run from source, unit and in-process tests, the release binary.
+RELEASE_BIN  := .build/release/epoch
+# Fully static (glibc linked in) so the scratch image needs nothing but the binary.
+RELEASE_FLAGS := -c release -Xswiftc -static-executable -Xlinker -s
+
+.PHONY: serve release swift-test e2e-test
+serve: ## Run the service from source on :8080 (Ctrl-C drains and stops it)
+	@echo "==> swift run epoch serve (rev $(REV)) on http://127.0.0.1:$${EPOCH_PORT:-8080}/"
+	@$(SWIFT) run epoch serve
+
+release: ## Build the static release binary .build/release/epoch with the checkout's rev
+	@echo "==> swift build $(RELEASE_FLAGS) (rev $(REV))"
+	@$(SWIFT) build $(RELEASE_FLAGS) --product epoch 2>&1 | grep -vE "warning: Using '(getaddrinfo|dlopen|getpwnam|getpwuid|getgrgid|getgrnam|getpwnam_r|getpwuid_r)'|^/usr/bin/ld.*: in function" || true
+	@test -x $(RELEASE_BIN) || { echo "release: $(RELEASE_BIN) was not built" >&2; exit 1; }
+	@echo "==> $(RELEASE_BIN): $$(du -h $(RELEASE_BIN) | cut -f1), rev $$($(RELEASE_BIN) --version)"
+
+swift-test: ## Swift unit and in-process HTTP tests (swift test)
+	@echo "==> swift test"
+	@$(SWIFT) test
+
+e2e-test: release ## End-to-end tests of the release binary (pytest Tests/e2e/test_binary.py)
+	@echo "==> pytest Tests/e2e/test_binary.py against $(RELEASE_BIN)"
+	@$(PYTEST) -q Tests/e2e/test_binary.py
+
+TEST_TARGETS += swift-test e2e-test
