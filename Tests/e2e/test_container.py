@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from container_support import (
-    EPOCH_JSON_RE, NONROOT, REPO_ROOT, engine_env, free_port, git_rev, http_get, image_files,
+    EPOCH_JSON_RE, NONROOT, REPO_ROOT, build_stand_in_swift_image, engine_env, free_port, git_rev, http_get, image_files,
     image_ref, inspect, podman, port_open, proc_status, rev, root_mount_options, run, wait_for_http,
 )
 
@@ -183,3 +183,59 @@ def test_hadolint_passes_at_warning_level() -> None:
     assert hadolint.exists() or shutil.which("hadolint"), "hadolint missing: make deps"
     run([str(hadolint if hadolint.exists() else "hadolint"), "--failure-threshold", "warning",
          str(REPO_ROOT / "Dockerfile")])
+
+
+@pytest.fixture(scope="module")
+def stand_in_swift(tmp_path_factory, image):
+    """Two stand-ins for swift:6.3-noble: one 'compiling' the static release binary, one a dynamic one."""
+    release = REPO_ROOT / ".build" / "release" / "epoch"
+    assert release.exists(), "make release first"
+    tags = {"static": f"localhost/epoch-test-swift-static:{os.getpid()}",
+            "dynamic": f"localhost/epoch-test-swift-dynamic:{os.getpid()}"}
+    build_stand_in_swift_image(tags["static"], tmp_path_factory.mktemp("static-swift"), release)
+    build_stand_in_swift_image(tags["dynamic"], tmp_path_factory.mktemp("dynamic-swift"),
+                               Path(shutil.which("bash")).resolve())
+    try:
+        yield tags
+    finally:
+        for tag in tags.values():
+            podman("rmi", "--force", tag, check=False)
+
+
+def full_build(base: str, name: str, **extra: str) -> subprocess.CompletedProcess:
+    """scripts/image-build full (what `make build` runs) on a stand-in base image; no layers kept."""
+    env = engine_env({"SWIFT_IMAGE": base, "IMAGE": name, "REV": rev(), "BUILDAH_LAYERS": "false", **extra})
+    return run([str(REPO_ROOT / "scripts" / "image-build"), "full"], env=env, check=False, timeout=300)
+
+
+@pytest.mark.parametrize("sdk", ["glibc", "musl"])
+def test_dockerfile_build_stage_runs_with_a_stand_in_compiler(stand_in_swift, tmp_path: Path, sdk: str) -> None:
+    """The full multi-stage build (make build) cannot run here (no swift:6.3-noble), so its build stage
+    runs on a stand-in base whose `swift` copies the release binary: resolution layer, SDK choice, rev
+    passed as EPOCH_REV, bin path, strip, static check and the runtime stage all run as written."""
+    name = f"localhost/epoch-test-fullbuild-{sdk}"
+    extra = {"SWIFT_SDK_URL": "https://example.invalid/static-linux.artifactbundle.tar.gz",
+             "SWIFT_SDK_CHECKSUM": "0" * 64} if sdk == "musl" else {}
+    try:
+        proc = full_build(stand_in_swift["static"], name, **extra)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out
+        assert "fake-swift: package resolve" in out
+        want = "--swift-sdk x86_64-swift-linux-musl" if sdk == "musl" else "-Xswiftc -static-executable"
+        assert f"fake-swift: build -c release --product epoch {want} (EPOCH_REV={rev()})" in out, out
+        files = image_files(f"{name}:{rev()}", tmp_path)
+        assert {p for p, e in files.items() if not e.isdir()} == {"epoch"}
+        labels = inspect("image", f"{name}:{rev()}")["Config"]["Labels"]
+        assert labels["org.opencontainers.image.revision"] == rev()
+    finally:
+        podman("rmi", "--force", f"{name}:{rev()}", f"{name}:latest", check=False)
+
+
+def test_dockerfile_build_stage_rejects_a_dynamic_binary(stand_in_swift) -> None:
+    name = "localhost/epoch-test-fullbuild-dynamic"
+    try:
+        proc = full_build(stand_in_swift["dynamic"], name)
+        assert proc.returncode != 0, "a dynamically linked binary reached the scratch image"
+        assert "/rootfs/epoch is not static" in proc.stdout + proc.stderr
+    finally:
+        podman("rmi", "--force", f"{name}:{rev()}", f"{name}:latest", check=False)
