@@ -56,15 +56,20 @@ final class RequestDeadlineHandler: ChannelDuplexHandler {
     }
 
     /// Answers 431 straight onto the socket and closes: the decoder behind may hold a partial
-    /// request, so this cannot go through the HTTP encoder.
+    /// request, so this cannot go through the HTTP encoder. The close is a lingering one (shut
+    /// down our side, keep reading and discarding): closing with unread input makes the kernel
+    /// send RST, and the client would lose the answer.
     private func reject(context: ChannelHandlerContext) {
         rejected = true
         deadline?.cancel()
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            context.close(promise: nil)
+        }
         let body = #"{"error":"request too large","status":431}"#
         let response = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
             + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response)))
-            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            .assumeIsolated().whenComplete { _ in context.close(mode: .output, promise: nil) }
     }
 }
 

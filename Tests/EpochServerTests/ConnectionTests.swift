@@ -1,0 +1,153 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import EpochServer
+
+/// Connection behaviour: keep-alive, pipelining, limits, malformed input and the drain.
+@Suite struct ConnectionTests {
+    @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                for _ in 0..<50 {
+                    try await connection.send(get("/"))
+                    #expect(try await connection.readResponse().status == 200)
+                }
+                #expect(!connection.closedByServer)
+            }
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(get("/healthz") + get("/nope") + get("/?unit=ms") + get("/readyz"))
+                let statuses = [
+                    try await connection.readResponse(), try await connection.readResponse(),
+                    try await connection.readResponse(), try await connection.readResponse(),
+                ]
+                #expect(statuses.map(\.status) == [200, 404, 200, 200])
+                #expect(statuses[2].body.contains(#""unit":"ms""#))
+                #expect(statuses[3].body == #"{"status":"ready"}"#)
+            }
+        }
+    }
+
+    @Test func connectionCloseIsHonoured() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(get("/", "Connection: close\r\n"))
+                let response = try await connection.readResponse()
+                #expect(response.header("connection") == "close")
+                #expect(try await connection.readUntilClosed() == "")
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    @Test func http10WithoutKeepAliveIsClosedAfterTheResponse() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET / HTTP/1.0\r\n\r\n")
+                #expect(try await connection.readResponse().status == 200)
+                _ = try await connection.readUntilClosed()
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        "GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        "\u{0}\u{1}\u{2}\r\n\r\n", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+    ])
+    func malformedRequestsGetA400AndAClose(request: String) async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(request)
+                let rest = try await connection.readUntilClosed()
+                #expect(rest.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    @Test func oversizedHeadersAreRejected() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(get("/", "X-Big: \(String(repeating: "a", count: 20_000))\r\n"))
+                let rest = try await connection.readUntilClosed()
+                #expect(rest.hasPrefix("HTTP/1.1 400 ") || rest.hasPrefix("HTTP/1.1 431 "))
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    @Test func endlessRequestsAreCutOffAt431() async throws {
+        try await withTestServer({ $0.maxRequestBytes = 4096; $0.requestTimeout = .milliseconds(500) }) { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /?" + String(repeating: "a", count: 8192))
+                let rest = try await connection.readUntilClosed()
+                #expect(rest.hasPrefix("HTTP/1.1 431 "))
+                #expect(rest.contains(#""status":431"#))
+            }
+        }
+    }
+
+    @Test func slowRequestsAreClosedByTheRequestTimeout() async throws {
+        try await withTestServer({ $0.requestTimeout = .milliseconds(300) }) { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET / HTTP/1.1\r\nHost: x\r\n")  // never finished
+                #expect(try await connection.readUntilClosed() == "")
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() async throws {
+        try await withTestServer({ $0.idleTimeout = .milliseconds(300) }) { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(get("/"))
+                #expect(try await connection.readResponse().status == 200)
+                #expect(try await connection.readUntilClosed() == "")
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
+    /// SIGTERM's path: readiness fails at once while requests are still served during the delay,
+    /// then idle keep-alive connections are closed and the server stops accepting.
+    @Test func drainKeepsServingUntilTheDelayEndsThenClosesIdleConnections() async throws {
+        try await withTestServer({ $0.shutdownDelay = .milliseconds(700) }) { test, port in
+            try await RawConnection.with(port: port) { idle in
+                try await idle.send(get("/"))
+                #expect(try await idle.readResponse().status == 200)
+                try await RawConnection.with(port: port) { active in
+                    try await active.send(get("/readyz"))
+                    #expect(try await active.readResponse().status == 200)
+                    await test.drain()
+                    // The drain starts asynchronously: poll (bounded) until readiness turns.
+                    var readiness = try await active.readResponse(get("/readyz"))
+                    for _ in 0..<100 where readiness.status == 200 {
+                        try await Task.sleep(for: .milliseconds(5))
+                        readiness = try await active.readResponse(get("/readyz"))
+                    }
+                    #expect(readiness.status == 503)
+                    #expect(readiness.body == #"{"status":"draining"}"#)
+                    #expect(try await active.readResponse(get("/")).status == 200)
+                    // New connections are still accepted during the delay.
+                    try await RawConnection.with(port: port) { late in
+                        try await late.send(get("/healthz"))
+                        #expect(try await late.readResponse().status == 200)
+                    }
+                }
+                // After the delay the quiescing helper closes the idle keep-alive connection.
+                #expect(try await idle.readUntilClosed() == "")
+                #expect(idle.closedByServer)
+            }
+            await #expect(throws: (any Error).self) {
+                try await RawConnection.with(port: port) { _ in }
+            }
+        }
+    }
+}
