@@ -27,7 +27,9 @@ public func parseDuration(_ text: String) -> Duration? {
 /// Writes a duration the way `parseDuration` reads it, choosing the largest exact unit.
 public func formatDuration(_ duration: Duration) -> String {
     let nanoseconds = duration.totalNanoseconds
-    for (suffix, size) in [("h", Int64(3600e9)), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1000)]
+    for (suffix, size) in [
+        ("h", Int64(3600e9)), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1000),
+    ]
     where nanoseconds != 0 && nanoseconds % size == 0 {
         return "\(nanoseconds / size)\(suffix)"
     }

@@ -31,7 +31,10 @@ struct EpochApplication: Sendable {
         case .epoch:
             do {
                 let parsed = try Query(parsing: query)
-                return json(.ok, Payload.epoch(host: configuration.hostname, time: receivedAt, unit: parsed.unit, rev: configuration.revision))
+                return json(
+                    .ok,
+                    Payload.epoch(
+                        host: configuration.hostname, time: receivedAt, unit: parsed.unit, rev: configuration.revision))
             } catch {
                 return self.error(.badRequest, error.description)
             }
@@ -46,13 +49,19 @@ struct EpochApplication: Sendable {
         case .healthz:
             return json(.ok, Payload.status("ok"))
         case .readyz:
-            return readiness.isDraining ? json(.serviceUnavailable, Payload.status("draining")) : json(.ok, Payload.status("ready"))
+            return readiness.isDraining
+                ? json(.serviceUnavailable, Payload.status("draining")) : json(.ok, Payload.status("ready"))
         case .version:
-            return json(.ok, Payload.version(version: configuration.version, rev: configuration.revision, swift: configuration.swiftVersion))
+            return json(
+                .ok,
+                Payload.version(
+                    version: configuration.version, rev: configuration.revision, swift: configuration.swiftVersion))
         case .metrics:
             var text: [UInt8] = []
             metrics.registry.emit(into: &text)
-            return Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: allocator.buffer(bytes: text))
+            return Response(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: allocator.buffer(bytes: text))
         case .unknown:
             return error(.notFound, "no such path; try / , /sync, /healthz, /readyz, /version or /metrics")
         }

@@ -37,6 +37,12 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// NIO's protocol error handler has already answered 400 to a malformed request; closing the
+    /// connection is left to the end of the pipeline, which is here.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     private func respond(to request: PendingRequest, context: ChannelHandlerContext) {
         let (path, query) = splitTarget(request.head.uri)
         let route = Route(path: path)
@@ -44,12 +50,15 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         if route == .epoch {
             application.metrics.countEpochRequest()
             if query.isEmpty, request.head.method == .GET || request.head.method == .HEAD {
-                return write(head: cache.epochHead, body: cache.epochBody, route: route, request: request, context: context)
+                return write(
+                    head: cache.epochHead, body: cache.epochBody, route: route, request: request, context: context)
             }
         }
-        let response = application.response(route: route, method: request.head.method, query: query, receivedAt: request.receivedAt)
+        let response = application.response(
+            route: route, method: request.head.method, query: query, receivedAt: request.receivedAt)
         var headers = HTTPHeaders(
-            SecondCache.standardHeaders(contentType: response.contentType, length: response.body.readableBytes, date: cache.dateHeader)
+            SecondCache.standardHeaders(
+                contentType: response.contentType, length: response.body.readableBytes, date: cache.dateHeader)
         )
         headers.add(contentsOf: response.extraHeaders)
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
@@ -57,7 +66,9 @@ final class EpochHTTPHandler: ChannelInboundHandler {
     }
 
     /// Writes one response; NIO's encoder leaves the body out for HEAD requests.
-    private func write(head: HTTPResponseHead, body: ByteBuffer, route: Route, request: PendingRequest, context: ChannelHandlerContext) {
+    private func write(
+        head: HTTPResponseHead, body: ByteBuffer, route: Route, request: PendingRequest, context: ChannelHandlerContext
+    ) {
         var head = head
         let keepAlive = request.head.isKeepAlive
         if !keepAlive {

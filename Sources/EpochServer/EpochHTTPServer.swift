@@ -68,7 +68,8 @@ public final class EpochHTTPServer: Service, Sendable {
                 try? await drain.finished.get()
             } onGracefulShutdown: { [logger, readiness, group] in
                 readiness.beginDrain()
-                logger.info("draining: /readyz now answers 503", metadata: ["shutdown-delay": "\(formatDuration(delay))"])
+                logger.info(
+                    "draining: /readyz now answers 503", metadata: ["shutdown-delay": "\(formatDuration(delay))"])
                 group.next().scheduleTask(in: .nanoseconds(delay.totalNanoseconds)) {
                     logger.info("draining: no longer accepting; finishing in-flight requests")
                     let quiesced = group.next().makePromise(of: Void.self)
@@ -87,7 +88,8 @@ public final class EpochHTTPServer: Service, Sendable {
         var caches: [ObjectIdentifier: NIOLoopBound<SecondCache>] = [:]
         for loop in group.makeIterator() {
             caches[ObjectIdentifier(loop)] = try await loop.submit {
-                NIOLoopBound(SecondCache(hostname: configuration.hostname, revision: configuration.revision), eventLoop: loop)
+                NIOLoopBound(
+                    SecondCache(hostname: configuration.hostname, revision: configuration.revision), eventLoop: loop)
             }.get()
         }
         let secondCaches = caches
@@ -112,7 +114,8 @@ public final class EpochHTTPServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds)))
+                    try pipeline.addHandler(
+                        IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds)))
                     try pipeline.addHandler(
                         RequestDeadlineHandler(
                             timeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),

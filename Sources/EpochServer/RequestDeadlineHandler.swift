@@ -66,7 +66,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         }
         let body = #"{"error":"request too large","status":431}"#
-        let response = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        let response =
+            "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
             + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response)))
             .assumeIsolated().whenComplete { _ in context.close(mode: .output, promise: nil) }

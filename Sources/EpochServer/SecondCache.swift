@@ -35,7 +35,8 @@ final class SecondCache {
         epochHead = HTTPResponseHead(
             version: .http1_1,
             status: .ok,
-            headers: HTTPHeaders(Self.standardHeaders(contentType: Response.json, length: epochBody.readableBytes, date: dateHeader))
+            headers: HTTPHeaders(
+                Self.standardHeaders(contentType: Response.json, length: epochBody.readableBytes, date: dateHeader))
         )
     }
 

@@ -41,7 +41,8 @@ public final class ServerMetrics: Sendable {
             let dimensions = [("path", path.rawValue), ("code", String(code))]
             let series = RequestSeries(
                 requests: CoreMetrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
-                duration: CoreMetrics.Timer(label: "http_request_duration_seconds", dimensions: [("path", path.rawValue)], factory: factory)
+                duration: CoreMetrics.Timer(
+                    label: "http_request_duration_seconds", dimensions: [("path", path.rawValue)], factory: factory)
             )
             table[key] = series
             return series

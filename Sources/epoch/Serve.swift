@@ -37,7 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Close keep-alive connections idle this long (EPOCH_IDLE_TIMEOUT; default 75s).")
     var idleTimeout: DurationArgument?
 
-    @Option(help: "A request must arrive in full within this time of its first byte (EPOCH_REQUEST_TIMEOUT; default 10s).")
+    @Option(
+        help: "A request must arrive in full within this time of its first byte (EPOCH_REQUEST_TIMEOUT; default 10s).")
     var requestTimeout: DurationArgument?
 
     @Option(help: "Event loop threads (EPOCH_THREADS; default: one per available core).")
@@ -76,7 +77,8 @@ struct Serve: AsyncParsableCommand {
                 tasks.cancelAll()
             }
         } catch {
-            throw CommandFailure(message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)
+            throw CommandFailure(
+                message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)
         }
     }
 
@@ -84,22 +86,30 @@ struct Serve: AsyncParsableCommand {
 
     private func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
-        configuration.host = try resolve(host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: "an IP address") { $0 }
-        configuration.port = try resolve(port, environment: "EPOCH_PORT", default: 8080, accepts: "a port 0-65535") { Int($0) }
+        configuration.host = try resolve(host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: "an IP address")
+        { $0 }
+        configuration.port = try resolve(port, environment: "EPOCH_PORT", default: 8080, accepts: "a port 0-65535") {
+            Int($0)
+        }
         guard (0...65535).contains(configuration.port) else {
             throw CommandFailure.usage("--port \(configuration.port) is invalid: it accepts a port 0-65535")
         }
         configuration.shutdownDelay = try duration(shutdownDelay, "EPOCH_SHUTDOWN_DELAY", default: .zero)
         configuration.idleTimeout = try duration(idleTimeout, "EPOCH_IDLE_TIMEOUT", default: configuration.idleTimeout)
-        configuration.requestTimeout = try duration(requestTimeout, "EPOCH_REQUEST_TIMEOUT", default: configuration.requestTimeout)
-        for (name, value) in [("--idle-timeout", configuration.idleTimeout), ("--request-timeout", configuration.requestTimeout)]
+        configuration.requestTimeout = try duration(
+            requestTimeout, "EPOCH_REQUEST_TIMEOUT", default: configuration.requestTimeout)
+        for (name, value) in [
+            ("--idle-timeout", configuration.idleTimeout), ("--request-timeout", configuration.requestTimeout),
+        ]
         where value <= .zero {
             throw CommandFailure.usage("\(name) \(formatDuration(value)) is invalid: it accepts a positive duration")
         }
         if configuration.shutdownDelay < .zero {
             throw CommandFailure.usage("--shutdown-delay is invalid: it accepts a duration of 0s or more")
         }
-        configuration.eventLoopThreads = try resolve(threads, environment: "EPOCH_THREADS", default: nil, accepts: "a thread count 1-256") {
+        configuration.eventLoopThreads = try resolve(
+            threads, environment: "EPOCH_THREADS", default: nil, accepts: "a thread count 1-256"
+        ) {
             Int($0)
         }
         if let threads = configuration.eventLoopThreads, !(1...256).contains(threads) {
@@ -114,7 +124,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func duration(_ flag: DurationArgument?, _ name: String, default fallback: Duration) throws -> Duration {
-        try resolve(flag?.duration, environment: name, default: fallback, accepts: DurationArgument.accepts, parse: parseDuration)
+        try resolve(
+            flag?.duration, environment: name, default: fallback, accepts: DurationArgument.accepts,
+            parse: parseDuration)
     }
 }
 

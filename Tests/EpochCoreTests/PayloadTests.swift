@@ -68,7 +68,9 @@ import Testing
 
     @Test func rejectsNonIntegerT1() {
         #expect(throws: Query.Problem.invalidT1("1e9")) { try Query(parsing: "t1=1e9") }
-        #expect(throws: Query.Problem.invalidT1("99999999999999999999")) { try Query(parsing: "t1=99999999999999999999") }
+        #expect(throws: Query.Problem.invalidT1("99999999999999999999")) {
+            try Query(parsing: "t1=99999999999999999999")
+        }
     }
 
     @Test func problemsNameTheAcceptedValues() {

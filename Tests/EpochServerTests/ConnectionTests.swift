@@ -84,7 +84,10 @@ import Testing
     }
 
     @Test func endlessRequestsAreCutOffAt431() async throws {
-        try await withTestServer({ $0.maxRequestBytes = 4096; $0.requestTimeout = .milliseconds(500) }) { _, port in
+        try await withTestServer({
+            $0.maxRequestBytes = 4096
+            $0.requestTimeout = .milliseconds(500)
+        }) { _, port in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send("GET /?" + String(repeating: "a", count: 8192))
                 let rest = try await connection.readUntilClosed()

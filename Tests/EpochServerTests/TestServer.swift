@@ -1,5 +1,5 @@
-import Foundation
 import EpochServer
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -66,7 +66,8 @@ final class RawConnection {
     private var pending = ""
     private(set) var closedByServer = false
 
-    private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>)
+    {
         self.inbound = inbound.makeAsyncIterator()
         self.outbound = outbound
     }
