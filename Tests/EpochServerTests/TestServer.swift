@@ -5,12 +5,8 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// Runs a real `EpochHTTPServer` on an ephemeral loopback port for the duration of `body`, then
-/// drains it the way SIGTERM would (ServiceLifecycle's graceful shutdown).
-func withTestServer<Result: Sendable>(
-    _ configure: (inout ServerConfiguration) -> Void = { _ in },
-    _ body: @Sendable (TestServer, Int) async throws -> Result
-) async throws -> Result {
+/// A loopback configuration on an ephemeral port, with fixed host name and revision.
+func testConfiguration(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
     var configuration = ServerConfiguration()
     configuration.host = "127.0.0.1"
     configuration.port = 0
@@ -19,6 +15,15 @@ func withTestServer<Result: Sendable>(
     configuration.version = "9.9.9"
     configuration.eventLoopThreads = 1
     configure(&configuration)
+    return configuration
+}
+
+/// Runs a real `EpochHTTPServer` on an ephemeral loopback port for the duration of `body`, then
+/// drains it the way SIGTERM would (ServiceLifecycle's graceful shutdown).
+func withTestServer<Result: Sendable>(
+    _ configuration: ServerConfiguration = testConfiguration(),
+    _ body: @Sendable (TestServer, Int) async throws -> Result
+) async throws -> Result {
     let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     let server = EpochHTTPServer(configuration: configuration, logger: logger)
     let group = ServiceGroup(services: [server], logger: logger)
