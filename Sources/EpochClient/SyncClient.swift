@@ -1,0 +1,159 @@
+import EpochCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How to sample a server.
+public struct SamplingOptions: Sendable {
+    public var samples = 8
+    public var interval: Duration = .milliseconds(50)
+    public var timeout: Duration = .seconds(5)
+
+    public init() {}
+}
+
+/// The outcome of `SyncClient.measure`.
+public struct SyncResult: Sendable {
+    public var url: ServiceURL
+    public var estimate: OffsetEstimate
+    public var serverRevision: String?
+}
+
+/// Measures this machine's clock against an epoch service the NTP way, over one keep-alive
+/// connection built directly on SwiftNIO, so that t1 and t4 are taken at the socket.
+public enum SyncClient {
+    public static func measure(_ url: ServiceURL, options: SamplingOptions) async throws(SyncFailure) -> SyncResult {
+        do {
+            return try await measureThrowing(url, options: options)
+        } catch let failure as SyncFailure {
+            throw failure
+        } catch let error as NIOSSLError {
+            throw .unreachable("TLS with \(url) failed: \(error)")
+        } catch let error as NIOConnectionError {
+            let reason = error.connectionErrors.first.map { reasonText($0.error) } ?? "\(error)"
+            throw .unreachable("cannot reach \(url): \(reason)")
+        } catch let error as IOError {
+            throw .unreachable("cannot reach \(url): \(reasonText(error))")
+        } catch let error as ChannelError where error == .connectTimeout(.nanoseconds(options.timeout.totalNanoseconds))
+        {
+            throw .timedOut("cannot reach \(url): no connection within \(formatDuration(options.timeout))")
+        } catch {
+            throw .unreachable("cannot reach \(url): \(error)")
+        }
+    }
+
+    private static func measureThrowing(_ url: ServiceURL, options: SamplingOptions) async throws -> SyncResult {
+        let clock = WallClock()
+        let timeout = TimeAmount.nanoseconds(options.timeout.totalNanoseconds)
+        let tls = url.scheme == .https ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(timeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connect(host: url.host, port: url.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    let exchange = ExchangeClock(clock: clock)
+                    try pipeline.addHandler(SocketTimestampHandler(exchange: exchange))
+                    if let tls {
+                        try pipeline.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : url.host))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    try pipeline.addHandler(NIOHTTPClientResponseAggregator(maxContentLength: 64 * 1024))
+                    try pipeline.addHandler(TimedResponseHandler(exchange: exchange))
+                    return try NIOAsyncChannel<TimedResponse, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+
+        return try await channel.executeThenClose { inbound, outbound in
+            var responses = inbound.makeAsyncIterator()
+            var samples: [SyncSample] = []
+            var wholeSeconds = false
+            var revision: String?
+            while samples.count < options.samples {
+                if !samples.isEmpty { try await Task.sleep(for: options.interval) }
+                let path = wholeSeconds ? "/" : "/sync?t1=\(clock.now())"
+                let timed = try await exchange(
+                    path, url: url, outbound: outbound, responses: &responses, channel: channel.channel,
+                    timeout: timeout)
+                let location = "\(url)\(url.target(path.split(separator: "?")[0].description))"
+                if timed.response.head.status == .notFound && !wholeSeconds {
+                    wholeSeconds = true  // No /sync: an original go-microepoch server. Ask `/` instead.
+                    continue
+                }
+                guard timed.response.head.status == .ok else {
+                    throw SyncFailure.badAnswer("\(location) answered HTTP \(timed.response.head.status.code)")
+                }
+                let body = timed.response.body.map { Array($0.readableBytesView) } ?? []
+                switch try Answer.parse(body, from: location) {
+                case .sync(let answer):
+                    samples.append(SyncSample(t1: timed.sentAt, t2: answer.t2, t3: answer.t3, t4: timed.receivedAt))
+                    revision = answer.rev
+                case .wholeSeconds(let answer):
+                    wholeSeconds = true
+                    samples.append(
+                        wholeSecondSample(t1: timed.sentAt, serverSeconds: answer.data, t4: timed.receivedAt))
+                    revision = answer.rev
+                }
+            }
+            let estimate = estimateOffset(samples, resolution: wholeSeconds ? 1_000_000_000 : 0)!
+            return SyncResult(url: url, estimate: estimate, serverRevision: revision)
+        }
+    }
+
+    /// Sends one GET and waits for its response; a timer closes the connection if the answer
+    /// takes longer than `timeout` (the async iterator itself has no deadline).
+    private static func exchange(
+        _ path: String, url: ServiceURL, outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
+        responses: inout NIOAsyncChannelInboundStream<TimedResponse>.AsyncIterator, channel: any Channel,
+        timeout: TimeAmount
+    ) async throws -> TimedResponse {
+        var headers = HTTPHeaders()
+        headers.add(
+            name: "host", value: url.port == (url.scheme == .https ? 443 : 80) ? url.host : "\(url.host):\(url.port)")
+        headers.add(name: "user-agent", value: "epoch-sync")
+        headers.add(name: "accept", value: "application/json")
+        let timedOut = NIOLockedValueBox(false)
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        try await outbound.write(contentsOf: [
+            .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target(path), headers: headers)), .end(nil),
+        ])
+        do {
+            if let response = try await responses.next() { return response }
+        } catch let error as NIOSSLError {
+            throw SyncFailure.unreachable("TLS with \(url) failed (does it serve https?): \(error)")
+        } catch  where !timedOut.withLockedValue({ $0 }) {
+            throw SyncFailure.badAnswer("\(url) broke the connection: \(error)")
+        } catch {}
+        if timedOut.withLockedValue({ $0 }) {
+            throw SyncFailure.timedOut("\(url) did not answer within \(timeoutText(timeout))")
+        }
+        throw SyncFailure.badAnswer("\(url) closed the connection without an answer")
+    }
+
+    /// "Connection refused" rather than NIO's full error description.
+    private static func reasonText(_ error: any Error) -> String {
+        guard let ioError = error as? IOError else { return "\(error)" }
+        return String(cString: strerror(ioError.errnoCode)).lowercased()
+    }
+
+    private static func timeoutText(_ timeout: TimeAmount) -> String {
+        formatDuration(.nanoseconds(timeout.nanoseconds))
+    }
+}

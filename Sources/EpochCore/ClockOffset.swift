@@ -1,0 +1,66 @@
+/// One request/response exchange, the four timestamps of RFC 5905 §8 in Unix nanoseconds:
+/// t1 client send, t2 server receive, t3 server send, t4 client receive.
+public struct SyncSample: Sendable, Equatable {
+    public var t1: Int64
+    public var t2: Int64
+    public var t3: Int64
+    public var t4: Int64
+
+    public init(t1: Int64, t2: Int64, t3: Int64, t4: Int64) {
+        (self.t1, self.t2, self.t3, self.t4) = (t1, t2, t3, t4)
+    }
+
+    /// θ = ((t2 − t1) + (t3 − t4)) / 2: how far the server's clock is ahead of ours, exact when
+    /// the request and the response spend equal time on the network.
+    public var offset: Int64 { ((t2 - t1) + (t3 - t4)) / 2 }
+
+    /// δ = (t4 − t1) − (t3 − t2): the round trip minus the server's own processing time. Never
+    /// negative (a clock stepped mid-exchange could make it so).
+    public var delay: Int64 { max(0, (t4 - t1) - (t3 - t2)) }
+}
+
+/// The answer to "how far is my clock from the server's?", with an honest error bound.
+public struct OffsetEstimate: Sendable, Equatable {
+    /// Server clock minus local clock: positive means this clock is behind.
+    public var offset: Int64
+    /// The round-trip delay of the sample the offset comes from.
+    public var delay: Int64
+    /// The true offset lies within offset ± errorBound: with any split of the delay between the
+    /// two directions, θ can be wrong by at most δ/2 (plus the server's resolution).
+    public var errorBound: Int64
+    public var samples: Int
+    /// Largest minus smallest offset over all samples: how much the others disagree.
+    public var spread: Int64
+    /// True when only whole seconds were available (an original go-microepoch server).
+    public var wholeSecondsOnly: Bool
+
+    /// How far beyond `limit` the clock may be: |θ| + bound − limit (≤ 0 means within).
+    public func excess(over limit: Int64) -> Int64 {
+        abs(offset) + errorBound - limit
+    }
+}
+
+/// NTP's clock filter in its simplest form: of several exchanges, trust the one with the least
+/// delay, because the least-delayed sample has the least room for asymmetry.
+///
+/// - Parameter resolution: the server timestamps' granularity, added to the bound (1 s for
+///   whole-second servers, whose `data` may be up to a second behind the instant it describes).
+public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0) -> OffsetEstimate? {
+    guard let best = samples.min(by: { $0.delay < $1.delay }) else { return nil }
+    let offsets = samples.map(\.offset)
+    return OffsetEstimate(
+        offset: best.offset,
+        delay: best.delay,
+        errorBound: (best.delay + 1) / 2 + resolution,
+        samples: samples.count,
+        spread: offsets.max()! - offsets.min()!,
+        wholeSecondsOnly: resolution >= 1_000_000_000
+    )
+}
+
+/// A sample from a server that only reports whole seconds (`GET /`'s `data`): its instant is
+/// somewhere in [data, data + 1 s), so the midpoint stands for both t2 and t3.
+public func wholeSecondSample(t1: Int64, serverSeconds: Int64, t4: Int64) -> SyncSample {
+    let midpoint = serverSeconds * 1_000_000_000 + 500_000_000
+    return SyncSample(t1: t1, t2: midpoint, t3: midpoint, t4: t4)
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import EpochClient
+import EpochCore
+
+/// Sampling options shared by `sync` and `check`.
+struct SamplingArguments: ParsableArguments {
+    @Argument(help: "The service's base URL, e.g. http://127.0.0.1:8080 or https://epoch.example.com.")
+    var url: String
+
+    @Option(help: "Exchanges to make over one keep-alive connection (1-1000).")
+    var samples = 8
+
+    @Option(help: "Pause between exchanges, e.g. 50ms.")
+    var interval = DurationArgument(argument: "50ms")!
+
+    @Option(help: "Give up on a connection or an answer after this long, e.g. 5s.")
+    var timeout = DurationArgument(argument: "5s")!
+
+    func validate() throws {
+        guard (1...1000).contains(samples) else { throw ValidationError("--samples must be 1-1000") }
+        guard timeout.duration > .zero else { throw ValidationError("--timeout must be a positive duration") }
+        guard interval.duration >= .zero else { throw ValidationError("--interval must not be negative") }
+    }
+
+    /// Runs the measurement; every failure becomes one line and exit code 2.
+    func measure() async throws -> SyncResult {
+        let serviceURL: ServiceURL
+        do {
+            serviceURL = try ServiceURL(parsing: url)
+        } catch {
+            throw CommandFailure.usage(error.description)
+        }
+        var options = SamplingOptions()
+        options.samples = samples
+        options.interval = interval.duration
+        options.timeout = timeout.duration
+        do {
+            return try await SyncClient.measure(serviceURL, options: options)
+        } catch {
+            throw CommandFailure(message: error.description, exitCode: 2)
+        }
+    }
+}
+
+extension DurationArgument {
+    var defaultValueDescription: String { formatDuration(duration) }
+}
+
+/// `epoch sync URL`: how far this clock is from the service's.
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure this machine's clock offset against an epoch service, the NTP way.",
+        discussion: """
+            Sends --samples requests to URL/sync over one connection, timestamps each at the socket, and \
+            reports the offset θ = ((t2−t1)+(t3−t4))/2 of the least-delayed exchange with error bound δ/2 \
+            (RFC 5905 §8). A server without /sync (the original go-microepoch) is read in whole seconds \
+            from GET /, with the bound widened by 1 s. Exit status: 0 measured, 2 unreachable or bad answer.
+            """
+    )
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Flag(help: "Print one JSON object instead of a sentence.")
+    var json = false
+
+    func run() async throws {
+        let result = try await sampling.measure()
+        print(json ? OffsetReport.json(result) : OffsetReport.sentence(result))
+    }
+}
+
+/// `epoch check URL --max-offset D`: a monitoring check with a clear exit code.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when this clock is within --max-offset of the service's, 1 when not, 2 on errors.",
+        discussion: """
+            The clock passes when |offset| + error bound ≤ --max-offset, so a pass is certain, not likely. \
+            For TOTP (RFC 6238) validators: codes change every 30 s and most validators accept one step of \
+            drift, so --max-offset 5s leaves a wide margin; use it from cron, a systemd timer or a \
+            Kubernetes exec probe in images that carry this binary.
+            """
+    )
+
+    @OptionGroup var sampling: SamplingArguments
+
+    @Option(help: "The largest acceptable offset, e.g. 500ms or 5s.")
+    var maxOffset: DurationArgument
+
+    func run() async throws {
+        let result = try await sampling.measure()
+        let limit = maxOffset.duration.totalNanoseconds
+        let excess = result.estimate.excess(over: limit)
+        print(OffsetReport.sentence(result))
+        if excess > 0 {
+            throw CommandFailure(
+                message:
+                    "clock check failed: |offset| + bound exceeds --max-offset \(formatDuration(maxOffset.duration)) "
+                    + "by \(OffsetReport.seconds(excess))",
+                exitCode: 1)
+        }
+        print("clock check passed: within --max-offset \(formatDuration(maxOffset.duration))")
+    }
+}

@@ -1,0 +1,101 @@
+import Testing
+
+@testable import EpochCore
+
+@Suite struct ClockOffsetTests {
+    /// A server `offset` ns ahead; the request takes `up` ns, processing `work`, the reply `down`.
+    func sample(offset: Int64, up: Int64, work: Int64 = 10_000, down: Int64, at t1: Int64 = 1_000_000_000_000)
+        -> SyncSample
+    {
+        let t2 = t1 + up + offset
+        let t3 = t2 + work
+        return SyncSample(t1: t1, t2: t2, t3: t3, t4: t3 - offset + down)
+    }
+
+    @Test func symmetricDelaysGiveTheExactOffset() {
+        let s = sample(offset: 2_000_000_000, up: 300_000, down: 300_000)
+        #expect(s.offset == 2_000_000_000)
+        #expect(s.delay == 600_000)
+    }
+
+    @Test func asymmetricDelaysStayWithinHalfTheDelay() {
+        let s = sample(offset: 5_000_000, up: 900_000, down: 100_000)
+        #expect(s.delay == 1_000_000)
+        #expect(s.offset == 5_400_000)  // wrong by (up − down)/2 …
+        let estimate = estimateOffset([s])!
+        #expect(abs(estimate.offset - 5_000_000) <= estimate.errorBound)  // … which the bound covers.
+    }
+
+    @Test func negativeOffsetsMeanThisClockIsAhead() {
+        let estimate = estimateOffset([sample(offset: -2_000_000_000, up: 200_000, down: 200_000)])!
+        #expect(estimate.offset == -2_000_000_000)
+        #expect(estimate.excess(over: 1_000_000_000) > 0)
+        #expect(estimate.excess(over: 3_000_000_000) < 0)
+    }
+
+    @Test func aHugeDelaySampleDoesNotWin() {
+        let samples = [
+            sample(offset: 1_000_000, up: 500_000, down: 520_000),
+            sample(offset: 1_000_000, up: 400_000_000, down: 1_000_000),  // a queued request
+            sample(offset: 1_000_000, up: 200_000, down: 210_000),
+        ]
+        let estimate = estimateOffset(samples)!
+        #expect(estimate.delay == 410_000)
+        #expect(abs(estimate.offset - 1_000_000) <= 5_000)
+        #expect(estimate.spread > 100_000_000)
+        #expect(estimate.samples == 3)
+    }
+
+    @Test func oneSampleIsEnough() {
+        let estimate = estimateOffset([sample(offset: 7, up: 100, down: 100)])!
+        #expect(estimate.offset == 7)
+        #expect(estimate.spread == 0)
+        #expect(estimate.errorBound == 100)
+    }
+
+    @Test func noSamplesNoEstimate() {
+        #expect(estimateOffset([]) == nil)
+    }
+
+    @Test func wholeSecondServersWidenTheBound() {
+        // The server's true time at t2 is 1000.7 s; it reports 1000.
+        let t1: Int64 = 1_000_700_000_000 - 200_000
+        let s = wholeSecondSample(t1: t1, serverSeconds: 1000, t4: t1 + 400_000)
+        let estimate = estimateOffset([s], resolution: 1_000_000_000)!
+        #expect(estimate.wholeSecondsOnly)
+        #expect(abs(estimate.offset) <= estimate.errorBound)
+        #expect(estimate.errorBound >= 1_000_000_000)
+    }
+
+    @Test func aSteppedClockNeverGivesANegativeDelay() {
+        #expect(SyncSample(t1: 100, t2: 50, t3: 400, t4: 200).delay == 0)
+    }
+}
+
+@Suite struct ServiceURLTests {
+    @Test func parsesHostsPortsAndPrefixes() throws {
+        #expect(
+            try ServiceURL(parsing: "http://127.0.0.1:8080")
+                == ServiceURL(scheme: .http, host: "127.0.0.1", port: 8080, basePath: ""))
+        let https = try ServiceURL(parsing: "HTTPS://epoch.example.com/api/")
+        #expect(https.port == 443 && https.basePath == "/api" && https.scheme == .https)
+        #expect(https.target("/sync?t1=1") == "/api/sync?t1=1")
+        let v6 = try ServiceURL(parsing: "http://[::1]:9000")
+        #expect(v6.host == "::1" && v6.port == 9000)
+        #expect(v6.description == "http://[::1]:9000")
+    }
+
+    @Test(arguments: [
+        "127.0.0.1:8080", "ftp://host", "http://", "http://host:0", "http://host:99999", "http://host:http",
+        "http://user:pw@host", "http://host/?x=1", "http://[::1", "http://ho st", "",
+    ])
+    func rejectsWithAReason(text: String) {
+        #expect(throws: ServiceURL.Invalid.self) { try ServiceURL(parsing: text) }
+    }
+}
+
+extension ServiceURL {
+    init(scheme: Scheme, host: String, port: Int, basePath: String) {
+        try! self.init(parsing: "\(scheme.rawValue)://\(host):\(port)\(basePath)")
+    }
+}

@@ -1,0 +1,174 @@
+"""`epoch sync` and `epoch check` against real servers on loopback."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+MS = 1_000_000
+
+
+def epoch(binary, *args, timeout=60):
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def sync_json(binary, url, *extra):
+    result = epoch(binary, "sync", url, "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("skew_ns", [0, 2_000_000_000, -2_000_000_000])
+def test_sync_measures_the_server_clock_skew_within_a_millisecond(release_binary, epoch_server, skew_ns):
+    server = epoch_server(f"--clock-skew={skew_ns // MS}ms")
+    report = sync_json(release_binary, server.url, "--samples", "16")
+    assert report["url"] == server.url and report["samples"] == 16
+    assert abs(report["offset_ns"] - skew_ns) <= 1 * MS, report
+    assert 0 <= report["delay_ns"] < 50 * MS and report["error_bound_ns"] * 2 >= report["delay_ns"]
+    assert report["whole_seconds_only"] is False
+    assert len(report["server_rev"]) >= 7
+    print(f"skew {skew_ns} ns: offset {report['offset_ns']} ns, delay {report['delay_ns']} ns, "
+          f"bound {report['error_bound_ns']} ns")
+
+
+def test_sync_prints_a_readable_sentence(release_binary, epoch_server):
+    server = epoch_server("--clock-skew=2s")
+    result = epoch(release_binary, "sync", server.url)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"This clock is behind {server.url} by 2.0")
+    assert "least-delayed of 8 exchanges" in result.stdout
+
+
+def test_check_exits_0_1_and_2(release_binary, epoch_server):
+    in_sync = epoch_server()
+    skewed = epoch_server("--clock-skew=-2s")
+    ok = epoch(release_binary, "check", in_sync.url, "--max-offset", "100ms")
+    assert ok.returncode == 0 and "passed" in ok.stdout
+    beyond = epoch(release_binary, "check", skewed.url, "--max-offset", "1s")
+    assert beyond.returncode == 1
+    assert "exceeds --max-offset 1s by 1.0" in beyond.stderr
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    down = epoch(release_binary, "check", f"http://127.0.0.1:{port}", "--max-offset", "1s")
+    assert down.returncode == 2
+    assert down.stderr.strip() == f"epoch: cannot reach http://127.0.0.1:{port}: connection refused"
+
+
+class _Server:
+    """A loopback HTTP server whose handler answers `GET` with what `answer(path)` returns."""
+
+    def __init__(self, answer, hang=False):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                if hang:
+                    time.sleep(5)
+                status, content_type, body = answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        outer.httpd = self.httpd
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(answer, **kwargs):
+        servers.append(_Server(answer, **kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def original_go_microepoch(path):
+    """Only `/`, in whole seconds, as go-microepoch answers."""
+    if path != "/":
+        return 404, "text/plain", b"404 page not found\n"
+    body = json.dumps({"host": "go", "type": "epoch", "data": int(time.time()), "unit": "sec", "rev": "574cb4c"})
+    return 200, "application/json", body.replace(" ", "").encode()
+
+
+def test_falls_back_to_whole_seconds_against_the_original_service(release_binary, fake_server):
+    server = fake_server(original_go_microepoch)
+    report = sync_json(release_binary, server.url, "--samples", "4")
+    assert report["whole_seconds_only"] is True
+    assert report["error_bound_ns"] >= 1_000_000_000
+    assert abs(report["offset_ns"]) <= report["error_bound_ns"], report
+    assert report["server_rev"] == "574cb4c"
+    sentence = epoch(release_binary, "sync", server.url, "--samples", "2").stdout
+    assert "whole seconds only, so the bound is widened by 1 s" in sentence
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda path: (200, "text/html", b"<html>hello</html>"), "did not answer JSON"),
+        (lambda path: (200, "application/json", b'{"time": 5}'), "JSON of the wrong shape"),
+        (lambda path: (500, "text/plain", b"oops"), "answered HTTP 500"),
+    ],
+)
+def test_garbage_answers_are_one_line_and_exit_2(release_binary, fake_server, answer, message):
+    server = fake_server(answer)
+    for command in (["sync", server.url], ["check", server.url, "--max-offset", "1s"]):
+        result = epoch(release_binary, *command)
+        assert result.returncode == 2, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and lines[0].startswith("epoch: "), result.stderr
+
+
+def test_a_silent_server_times_out_with_exit_2(release_binary, fake_server):
+    server = fake_server(original_go_microepoch, hang=True)
+    result = epoch(release_binary, "sync", server.url, "--timeout", "300ms")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"epoch: {server.url} did not answer within 300ms"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sync", "127.0.0.1:8080"], "invalid URL"),
+        (["sync", "gopher://127.0.0.1"], "unsupported URL scheme"),
+        (["sync", "http://127.0.0.1:8080", "--samples", "0"], "--samples"),
+        (["sync", "http://127.0.0.1:8080", "--interval", "fast"], "--interval"),
+        (["check", "http://127.0.0.1:8080"], "--max-offset"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(release_binary, args, message):
+    result = epoch(release_binary, *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_https_urls_use_tls(release_binary, epoch_server):
+    # The server speaks plain HTTP: a TLS client must fail the handshake, clearly, not hang or trap.
+    server = epoch_server()
+    result = epoch(release_binary, "sync", server.url.replace("http://", "https://"), "--timeout", "2s")
+    assert result.returncode == 2
+    assert "TLS with https://127.0.0.1" in result.stderr
