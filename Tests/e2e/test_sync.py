@@ -114,8 +114,15 @@ def original_go_microepoch(path):
     return 200, "application/json", body.replace(" ", "").encode()
 
 
-def test_falls_back_to_whole_seconds_against_the_original_service(release_binary, fake_server):
-    server = fake_server(original_go_microepoch)
+def original_main_go(path):
+    """go-microepoch's main.go: every path answers the epoch (http.HandleFunc("/")), spaced JSON."""
+    body = '{"type": "epoch", "data": %d, "unit": "sec", "rev": "574cb4c", "host": "go"}' % int(time.time())
+    return 200, "text/plain; charset=utf-8", body.encode()
+
+
+@pytest.mark.parametrize("original", [original_go_microepoch, original_main_go], ids=["404-on-sync", "any-path"])
+def test_falls_back_to_whole_seconds_against_the_original_service(release_binary, fake_server, original):
+    server = fake_server(original)
     report = sync_json(release_binary, server.url, "--samples", "4")
     assert report["whole_seconds_only"] is True
     assert report["error_bound_ns"] >= 1_000_000_000
