@@ -13,8 +13,11 @@ SWIFT        ?= swift
 export EPOCH_REV := $(REV)
 export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
 
-# Each mk/<area>.mk appends its test target here; `make test` runs them in order.
+# Each mk/<area>.mk appends its test target here; `make test` runs them cheapest and most basic
+# first (TEST_ORDER), then any target not named there.
 TEST_TARGETS :=
+TEST_ORDER   := lint swift-test e2e-test container-test registry-test k8s-test release-pipeline-test \
+                rollout-test fuzz-test
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -27,6 +30,8 @@ help: ## List the targets
 deps: ## Install what the tests need (apt as root, Python tools into .venv/)
 	@scripts/install-deps
 
-test: deps ## Run every test: unit, in-process, end-to-end, container, registry, k8s, lint
-	@for t in $(TEST_TARGETS); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
-	@echo "==> make test: all of [$(TEST_TARGETS)] passed"
+ORDERED_TESTS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
+
+test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
+	@for t in $(ORDERED_TESTS); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
+	@echo "==> make test: all of [$(strip $(ORDERED_TESTS))] passed"
