@@ -101,9 +101,14 @@ class Nginx:
         self.log_file = open(prefix / "nginx.stderr", "w+b")
         log(f"nginx: starting on {self.url} -> upstreams {upstreams} ({self.conf_path})")
         self.process = subprocess.Popen(
-            [binary, "-p", str(prefix), "-c", str(self.conf_path)], stdout=self.log_file, stderr=subprocess.STDOUT
+            [binary, *self._paths()], stdout=self.log_file, stderr=subprocess.STDOUT
         )
         self.wait_serving(upstreams)
+
+    def _paths(self) -> list[str]:
+        # -e: the log nginx opens before it has read the configuration (the compiled-in
+        # /var/log/nginx/error.log is not writable for a non-root CI user).
+        return ["-p", str(self.prefix), "-e", str(self.prefix / "error.log"), "-c", str(self.conf_path)]
 
     def _write_upstreams(self, ports: list[int]) -> None:
         # max_fails=0: ingress-nginx balances in Lua and marks no endpoint down after a failure;
@@ -114,7 +119,7 @@ class Nginx:
 
     def test_config(self) -> None:
         result = subprocess.run(
-            [self.binary, "-t", "-q", "-p", str(self.prefix), "-c", str(self.conf_path)], capture_output=True, text=True
+            [self.binary, "-t", "-q", *self._paths()], capture_output=True, text=True
         )
         if result.returncode != 0:
             raise RuntimeError(f"nginx -t failed: {result.stderr.strip()}")
