@@ -45,8 +45,16 @@ public struct Query: Sendable, Equatable {
     }
 }
 
-/// Splits a request target into its path and its query (without `?`).
+/// Splits a request target into its path and its query (without `?`). The absolute form that
+/// proxies send (`http://host/path?query`, RFC 9112 §3.2.2) names the same resource as its path.
 public func splitTarget(_ target: String) -> (path: Substring, query: Substring) {
-    guard let mark = target.firstIndex(of: "?") else { return (target[...], "") }
+    var target = target[...]
+    if target.first != "/", let scheme = target.firstRange(of: "://") {
+        let authorityAndPath = target[scheme.upperBound...]
+        let pathStart = authorityAndPath.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? authorityAndPath.endIndex
+        target = authorityAndPath[pathStart...]
+        if target.isEmpty || target.first == "?" { return ("/", target.dropFirst()) }
+    }
+    guard let mark = target.firstIndex(of: "?") else { return (target, "") }
     return (target[..<mark], target[target.index(after: mark)...])
 }

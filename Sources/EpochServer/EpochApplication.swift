@@ -67,6 +67,11 @@ struct EpochApplication: Sendable {
         }
     }
 
+    /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    func missingHost() -> Response {
+        error(.badRequest, "HTTP/1.1 requests must carry a Host header")
+    }
+
     private func json(_ status: HTTPResponseStatus, _ text: String) -> Response {
         .json(status, text, allocator: allocator)
     }

@@ -47,6 +47,10 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         let (path, query) = splitTarget(request.head.uri)
         let route = Route(path: path)
         cache.advance(to: request.receivedAt)
+        if request.head.version == .http1_1 && !request.head.headers.contains(name: "host") {
+            let response = application.missingHost()
+            return write(response: response, route: route, request: request, context: context)
+        }
         if route == .epoch {
             application.metrics.countEpochRequest()
             if query.isEmpty, request.head.method == .GET || request.head.method == .HEAD {
@@ -56,6 +60,10 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         }
         let response = application.response(
             route: route, method: request.head.method, query: query, receivedAt: request.receivedAt)
+        write(response: response, route: route, request: request, context: context)
+    }
+
+    private func write(response: Response, route: Route, request: PendingRequest, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(
             SecondCache.standardHeaders(
                 contentType: response.contentType, length: response.body.readableBytes, date: cache.dateHeader)
@@ -70,7 +78,9 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         head: HTTPResponseHead, body: ByteBuffer, route: Route, request: PendingRequest, context: ChannelHandlerContext
     ) {
         var head = head
-        let keepAlive = request.head.isKeepAlive
+        // After CONNECT the decoder treats the connection as a tunnel and parses nothing more (and
+        // the encoder leaves out the body, as for a successful CONNECT): answer it and close.
+        let keepAlive = request.head.isKeepAlive && request.head.method != .CONNECT
         if !keepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
         } else if request.head.version.major == 1 && request.head.version.minor == 0 {

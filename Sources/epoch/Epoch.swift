@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -8,8 +9,26 @@ import Musl
 import Darwin
 #endif
 
-/// `epoch`: the time service and its clock-offset client in one binary.
+/// The process entry point: a synchronous `main` that runs the command on the concurrency
+/// runtime's threads and blocks until it finishes.
+///
+/// Not `static func main() async`: an async main parks the main thread with `dispatch_main()`,
+/// whose `pthread_exit` unwinds it, and in a static executable the unwinder's first lookup sorts
+/// every entry of the binary's 2.5 MB `.eh_frame` — about 24 ms of CPU at start-up (measured with
+/// perf) and 3 MiB of resident memory, for nothing.
 @main
+enum EntryPoint {
+    static func main() {
+        let finished = DispatchSemaphore(value: 0)
+        Task.detached {
+            await Epoch.runCommandLine()
+            finished.signal()
+        }
+        finished.wait()
+    }
+}
+
+/// `epoch`: the time service and its clock-offset client in one binary.
 struct Epoch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "epoch",
@@ -21,7 +40,7 @@ struct Epoch: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on bad input; our contract is exit 2 with one readable line
     /// (what `getopt`-style tools and the `check` subcommand's callers expect).
-    static func main() async {
+    static func runCommandLine() async {
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -81,6 +81,10 @@ import Testing
         #expect(splitTarget("/sync?t1=1") == ("/sync", "t1=1"))
         #expect(splitTarget("/") == ("/", ""))
         #expect(splitTarget("/?") == ("/", ""))
+        #expect(splitTarget("http://example.com/sync?t1=5") == ("/sync", "t1=5"))
+        #expect(splitTarget("http://example.com:8080") == ("/", ""))
+        #expect(splitTarget("http://example.com?unit=ms") == ("/", "unit=ms"))
+        #expect(splitTarget("*") == ("*", ""))
     }
 }
 

@@ -72,6 +72,39 @@ import Testing
         }
     }
 
+    @Test func http11WithoutHostIsA400() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                let response = try await connection.readResponse("GET / HTTP/1.1\r\n\r\n")
+                #expect(response.status == 400)
+                #expect(response.body.contains("Host"))
+            }
+        }
+    }
+
+    @Test func absoluteFormTargetsNameTheirPath() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                let response = try await connection.readResponse(
+                    "GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                #expect(response.status == 200)
+                #expect(response.body == #"{"status":"ok"}"#)
+            }
+        }
+    }
+
+    @Test func connectIsRefusedAndTheConnectionClosed() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+                let rest = try await connection.readUntilClosed()
+                #expect(rest.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
+                #expect(rest.lowercased().contains("connection: close\r\n"))
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
     @Test func oversizedHeadersAreRejected() async throws {
         try await withTestServer { _, port in
             try await RawConnection.with(port: port) { connection in
