@@ -131,9 +131,21 @@ public enum SyncClient {
             channel.close(promise: nil)
         }
         defer { timer.cancel() }
-        try await outbound.write(contentsOf: [
-            .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target(path), headers: headers)), .end(nil),
-        ])
+        do {
+            try await outbound.write(contentsOf: [
+                .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target(path), headers: headers)),
+                .end(nil),
+            ])
+        } catch {
+            // The connection failed before the request went out (a TLS handshake error, say): the
+            // inbound side carries the reason.
+            do {
+                _ = try await responses.next()
+            } catch let reason as NIOSSLError {
+                throw SyncFailure.unreachable("TLS with \(url) failed (does it serve https?): \(reason)")
+            } catch {}
+            throw SyncFailure.unreachable("\(url) closed the connection before the request was sent")
+        }
         do {
             if let response = try await responses.next() { return response }
         } catch let error as NIOSSLError {
