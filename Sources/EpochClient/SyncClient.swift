@@ -18,6 +18,8 @@ public struct SamplingOptions: Sendable {
     public var samples = 8
     public var interval: Duration = .milliseconds(50)
     public var timeout: Duration = .seconds(5)
+    /// A PEM file of CA certificates to trust for https:// instead of the system's.
+    public var trustedCertificatesFile: String?
 
     public init() {}
 }
@@ -55,7 +57,7 @@ public enum SyncClient {
     private static func measureThrowing(_ url: ServiceURL, options: SamplingOptions) async throws -> SyncResult {
         let clock = WallClock()
         let timeout = TimeAmount.nanoseconds(options.timeout.totalNanoseconds)
-        let tls = url.scheme == .https ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        let tls = url.scheme == .https ? try makeTLSContext(options) : nil
         let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
@@ -157,6 +159,18 @@ public enum SyncClient {
             throw SyncFailure.timedOut("\(url) did not answer within \(timeoutText(timeout))")
         }
         throw SyncFailure.badAnswer("\(url) closed the connection without an answer")
+    }
+
+    private static func makeTLSContext(_ options: SamplingOptions) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let file = options.trustedCertificatesFile {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+            } catch {
+                throw SyncFailure.unreachable("cannot read CA certificates from \(file): \(error)")
+            }
+        }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// "Connection refused" rather than NIO's full error description.

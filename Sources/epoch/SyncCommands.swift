@@ -16,6 +16,9 @@ struct SamplingArguments: ParsableArguments {
     @Option(help: "Give up on a connection or an answer after this long, e.g. 5s.")
     var timeout = DurationArgument(argument: "5s")!
 
+    @Option(help: "PEM file of CA certificates to trust for https:// URLs (default: the system's).")
+    var caFile: String?
+
     func validate() throws {
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be 1-1000") }
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be a positive duration") }
@@ -34,6 +37,7 @@ struct SamplingArguments: ParsableArguments {
         options.samples = samples
         options.interval = interval.duration
         options.timeout = timeout.duration
+        options.trustedCertificatesFile = caFile
         do {
             return try await SyncClient.measure(serviceURL, options: options)
         } catch {

@@ -98,8 +98,9 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def release_binary() -> Path:
-    """The static release binary `make release` built (make targets depend on it)."""
-    binary = REPO_ROOT / ".build" / "release" / "epoch"
+    """The static release binary `make release` built (make targets depend on it); EPOCH_BINARY
+    points the tests at another build, e.g. the debug one while iterating."""
+    binary = Path(os.environ.get("EPOCH_BINARY", REPO_ROOT / ".build" / "release" / "epoch"))
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run `make release` (make's test targets do)")
     return binary

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -179,3 +180,46 @@ def test_https_urls_use_tls(release_binary, epoch_server):
     result = epoch(release_binary, "sync", server.url.replace("http://", "https://"), "--timeout", "2s")
     assert result.returncode == 2
     assert "TLS with https://127.0.0.1" in result.stderr
+
+
+@pytest.fixture
+def https_sync_server(tmp_path):
+    """An https server with its own CA (openssl), answering /sync the way epoch does."""
+    ca_key, ca_pem = tmp_path / "ca.key", tmp_path / "ca.pem"
+    key, csr, cert = tmp_path / "server.key", tmp_path / "server.csr", tmp_path / "server.pem"
+    ext = tmp_path / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
+                    "-keyout", ca_key, "-out", ca_pem], **quiet)
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-keyout", key, "-out", csr], **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
+                    "-days", "1", "-extfile", ext, "-out", cert], **quiet)
+
+    def answer(path):
+        t2 = time.time_ns()
+        t1 = path.partition("t1=")[2] or "null"
+        body = json.dumps({"type": "sync", "t1": int(t1) if t1 != "null" else None, "t2": t2,
+                           "t3": time.time_ns(), "unit": "ns", "rev": "tls0001"})
+        return 200, "application/json", body.encode()
+
+    server = _Server(answer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    yield server.url.replace("http://", "https://"), ca_pem
+    server.close()
+
+
+def test_https_with_a_trusted_ca_measures_the_offset(release_binary, https_sync_server):
+    url, ca_pem = https_sync_server
+    report = sync_json(release_binary, url, "--ca-file", str(ca_pem), "--samples", "4")
+    assert report["server_rev"] == "tls0001" and report["whole_seconds_only"] is False
+    assert abs(report["offset_ns"]) <= report["error_bound_ns"] + 5 * MS, report
+    # The same server is refused without its CA: the system's roots do not know it.
+    untrusted = epoch(release_binary, "sync", url, "--timeout", "5s")
+    assert untrusted.returncode == 2
+    assert untrusted.stderr.startswith(f"epoch: TLS with {url} failed"), untrusted.stderr
+    missing = epoch(release_binary, "sync", url, "--ca-file", "/nonexistent/ca.pem")
+    assert missing.returncode == 2 and "cannot read CA certificates from /nonexistent/ca.pem" in missing.stderr
