@@ -10,6 +10,10 @@
       connect/request loop from POLL_CPU), then SIGTERM it and wait for its exit. Prints per server
       one line: "NAME median_us=... min_us=... max_us=... samples_us=a,b,c exit_codes=0,0,..."
       CPU arguments may be "-" for "do not pin".
+  probe.py cpusnap FILE                  save every process's CPU ticks (with its waited children's)
+  probe.py foreign FILE OURS_PID...      print the % of all CPUs that processes other than OURS_PID,
+      their descendants and kernel threads used since `cpusnap FILE` (processes that came and went
+      in between count through their waiting parent, e.g. a compiler through its build driver)
 """
 
 import os
@@ -148,6 +152,52 @@ def starts(runs: int, server_cpu: str, poll_cpu: str, servers: list) -> None:
         )
 
 
+def process_ticks() -> dict:
+    """pid -> (ppid, utime+stime+cutime+cstime) of every user process (kernel threads left out)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid, flags = int(fields[1]), int(fields[6])
+        if flags & 0x00200000 or int(entry) == 2 or ppid == 2:  # PF_KTHREAD
+            continue
+        table[int(entry)] = (ppid, sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def cpusnap(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(f"{time.monotonic()}\n")
+        for pid, (ppid, ticks) in process_ticks().items():
+            f.write(f"{pid} {ppid} {ticks}\n")
+
+
+def foreign(path: str, ours: list) -> None:
+    with open(path) as f:
+        started = float(f.readline())
+        before = {int(p): int(t) for p, _, t in (line.split() for line in f)}
+    now = process_ticks()
+    ours = set(ours) | {os.getpid()}
+
+    def is_ours(pid: int) -> bool:
+        for _ in range(64):
+            if pid in ours:
+                return True
+            if pid not in now or pid <= 1:
+                return False
+            pid = now[pid][0]
+        return False
+
+    used = sum(max(0, ticks - before.get(pid, 0)) for pid, (_, ticks) in now.items() if not is_ours(pid))
+    capacity = (time.monotonic() - started) * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
+    print(f"{100 * used / capacity:.0f}" if capacity > 0 else "0")
+
+
 def main(argv: list) -> None:
     if not argv:
         die(__doc__)
@@ -173,6 +223,10 @@ def main(argv: list) -> None:
             else:
                 group.append(arg)
         starts(int(runs), server_cpu, poll_cpu, servers)
+    elif command == "cpusnap":
+        cpusnap(args[0])
+    elif command == "foreign":
+        foreign(args[0], [int(pid) for pid in args[1:]])
     else:
         die(f"unknown command {command!r}\n{__doc__}")
 
