@@ -16,11 +16,14 @@ final class EpochHTTPHandler: ChannelInboundHandler {
 
     private let application: EpochApplication
     private let cache: SecondCache
+    private let deadline: RequestDeadlineHandler
     private var pending: PendingRequest?
 
-    init(application: EpochApplication, cache: SecondCache) {
+    /// `deadline` is the same channel's handler, so it is only ever called on this event loop.
+    init(application: EpochApplication, cache: SecondCache, deadline: RequestDeadlineHandler) {
         self.application = application
         self.cache = cache
+        self.deadline = deadline
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -32,7 +35,7 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let request = pending else { return }
             pending = nil
-            context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestReceived(), promise: nil)
+            deadline.requestReceived()
             respond(to: request, context: context)
         }
     }

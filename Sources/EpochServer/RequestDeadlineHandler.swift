@@ -3,17 +3,15 @@ import NIOCore
 /// Bounds what one request may cost before it is answered: it must arrive completely within
 /// `timeout` of its first byte, in at most `maxBytes` bytes.
 ///
-/// It sits in front of the HTTP decoder and sees raw bytes; the request handler tells it a request
-/// is complete with a `RequestReceived` outbound event. This is what stops slowloris clients, which
-/// keep NIO's `IdleStateHandler` content by trickling a byte at a time.
-final class RequestDeadlineHandler: ChannelDuplexHandler {
+/// It sits in front of the HTTP decoder and sees raw bytes; the request handler, on the same
+/// event loop, calls `requestReceived()` when a request is complete. The timer starts only when a
+/// read burst ends with a request still incomplete, so the usual request, which arrives whole in
+/// one read, costs no timer at all. This is what stops slowloris clients, which keep NIO's
+/// `IdleStateHandler` content by trickling a byte at a time.
+final class RequestDeadlineHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    /// Sent outbound by the request handler when a request has been read in full.
-    struct RequestReceived {}
 
     private let timeout: TimeAmount
     private let maxBytes: Int
@@ -32,22 +30,23 @@ final class RequestDeadlineHandler: ChannelDuplexHandler {
         if bytesTowardsRequest > maxBytes {
             return reject(context: context)
         }
-        if deadline == nil {
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if bytesTowardsRequest > 0 && deadline == nil && !rejected {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
                 context.close(promise: nil)
             }
         }
-        context.fireChannelRead(data)
+        context.fireChannelReadComplete()
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is RequestReceived else {
-            return context.triggerUserOutboundEvent(event, promise: promise)
-        }
+    /// A request has been read in full: the next one starts from zero bytes and no deadline.
+    func requestReceived() {
         deadline?.cancel()
         deadline = nil
         bytesTowardsRequest = 0
-        promise?.succeed()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
