@@ -46,8 +46,7 @@ public enum SyncClient {
             throw .unreachable("cannot reach \(url): \(reason)")
         } catch let error as IOError {
             throw .unreachable("cannot reach \(url): \(reasonText(error))")
-        } catch let error as ChannelError where error == .connectTimeout(.nanoseconds(options.timeout.totalNanoseconds))
-        {
+        } catch ChannelError.connectTimeout {
             throw .timedOut("cannot reach \(url): no connection within \(formatDuration(options.timeout))")
         } catch {
             throw .unreachable("cannot reach \(url): \(error)")
