@@ -54,6 +54,7 @@ public enum SyncClient {
     }
 
     private static func measureThrowing(_ url: ServiceURL, options: SamplingOptions) async throws -> SyncResult {
+        guard options.samples > 0 else { throw SyncFailure.badAnswer("no samples requested") }
         let clock = WallClock()
         let timeout = TimeAmount.nanoseconds(options.timeout.totalNanoseconds)
         let tls = url.scheme == .https ? try makeTLSContext(options) : nil
@@ -83,13 +84,20 @@ public enum SyncClient {
             var samples: [SyncSample] = []
             var wholeSeconds = false
             var revision: String?
+            if url.scheme == .https {
+                // The first exchange's socket times would include the TLS handshake, which runs
+                // before the request is written: spend it on an exchange that is not sampled.
+                _ = try await exchange(
+                    "/healthz", url: url, outbound: outbound, responses: &responses, channel: channel.channel,
+                    timeout: timeout)
+            }
             while samples.count < options.samples {
                 if !samples.isEmpty { try await Task.sleep(for: options.interval) }
                 let path = wholeSeconds ? "/" : "/sync?t1=\(clock.now())"
                 let timed = try await exchange(
                     path, url: url, outbound: outbound, responses: &responses, channel: channel.channel,
                     timeout: timeout)
-                let location = "\(url)\(url.target(path.split(separator: "?")[0].description))"
+                let location = "\(url)\(path.split(separator: "?")[0])"
                 if timed.response.head.status == .notFound && !wholeSeconds {
                     wholeSeconds = true  // No /sync: an original go-microepoch server. Ask `/` instead.
                     continue
@@ -100,16 +108,30 @@ public enum SyncClient {
                 let body = timed.response.body.map { Array($0.readableBytesView) } ?? []
                 switch try Answer.parse(body, from: location) {
                 case .sync(let answer):
-                    samples.append(SyncSample(t1: timed.sentAt, t2: answer.t2, t3: answer.t3, t4: timed.receivedAt))
+                    guard
+                        let sample = SyncSample.checked(
+                            t1: timed.sentAt, t2: answer.t2, t3: answer.t3, t4: timed.receivedAt)
+                    else {
+                        throw SyncFailure.badAnswer(
+                            "\(location) answered impossible times t2=\(answer.t2) t3=\(answer.t3)")
+                    }
+                    samples.append(sample)
                     revision = answer.rev
                 case .wholeSeconds(let answer):
                     wholeSeconds = true
-                    samples.append(
-                        wholeSecondSample(t1: timed.sentAt, serverSeconds: answer.data, t4: timed.receivedAt))
+                    guard
+                        let sample = wholeSecondSample(
+                            t1: timed.sentAt, serverSeconds: answer.data, t4: timed.receivedAt)
+                    else {
+                        throw SyncFailure.badAnswer("\(location) answered an impossible time data=\(answer.data)")
+                    }
+                    samples.append(sample)
                     revision = answer.rev
                 }
             }
-            let estimate = estimateOffset(samples, resolution: wholeSeconds ? 1_000_000_000 : 0)!
+            guard let estimate = estimateOffset(samples, resolution: wholeSeconds ? 1_000_000_000 : 0) else {
+                throw SyncFailure.badAnswer("\(url) gave no samples")
+            }
             return SyncResult(url: url, estimate: estimate, serverRevision: revision)
         }
     }
@@ -122,8 +144,8 @@ public enum SyncClient {
         timeout: TimeAmount
     ) async throws -> TimedResponse {
         var headers = HTTPHeaders()
-        headers.add(
-            name: "host", value: url.port == (url.scheme == .https ? 443 : 80) ? url.host : "\(url.host):\(url.port)")
+        let host = url.host.contains(":") ? "[\(url.host)]" : url.host  // IPv6 in brackets (RFC 3986)
+        headers.add(name: "host", value: url.port == (url.scheme == .https ? 443 : 80) ? host : "\(host):\(url.port)")
         headers.add(name: "user-agent", value: "epoch-sync")
         headers.add(name: "accept", value: "application/json")
         let timedOut = NIOLockedValueBox(false)

@@ -10,12 +10,20 @@ public struct SyncSample: Sendable, Equatable {
         (self.t1, self.t2, self.t3, self.t4) = (t1, t2, t3, t4)
     }
 
+    /// A sample from a server's answer, or nil when its timestamps are impossible: t3 before t2,
+    /// or either more than ~73 years from our own. Past that check no difference the estimate
+    /// takes can overflow, whatever a server sends.
+    public static func checked(t1: Int64, t2: Int64, t3: Int64, t4: Int64) -> SyncSample? {
+        guard t3 >= t2, isNear(t2, t1), isNear(t3, t4) else { return nil }
+        return SyncSample(t1: t1, t2: t2, t3: t3, t4: t4)
+    }
+
     /// θ = ((t2 − t1) + (t3 − t4)) / 2: how far the server's clock is ahead of ours, exact when
     /// the request and the response spend equal time on the network.
     public var offset: Int64 { ((t2 - t1) + (t3 - t4)) / 2 }
 
-    /// δ = (t4 − t1) − (t3 − t2): the round trip minus the server's own processing time. Never
-    /// negative (a clock stepped mid-exchange could make it so).
+    /// δ = (t4 − t1) − (t3 − t2): the round trip minus the server's own processing time, clamped
+    /// at 0 (a clock stepped mid-exchange can make it negative).
     public var delay: Int64 { max(0, (t4 - t1) - (t3 - t2)) }
 }
 
@@ -59,8 +67,18 @@ public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0) -> Of
 }
 
 /// A sample from a server that only reports whole seconds (`GET /`'s `data`): its instant is
-/// somewhere in [data, data + 1 s), so the midpoint stands for both t2 and t3.
-public func wholeSecondSample(t1: Int64, serverSeconds: Int64, t4: Int64) -> SyncSample {
-    let midpoint = serverSeconds * 1_000_000_000 + 500_000_000
-    return SyncSample(t1: t1, t2: midpoint, t3: midpoint, t4: t4)
+/// somewhere in [data, data + 1 s), so the midpoint stands for both t2 and t3. Nil when `data`
+/// cannot be a time in seconds near ours.
+public func wholeSecondSample(t1: Int64, serverSeconds: Int64, t4: Int64) -> SyncSample? {
+    let (nanoseconds, overflow) = serverSeconds.multipliedReportingOverflow(by: 1_000_000_000)
+    guard !overflow else { return nil }
+    let midpoint = nanoseconds.addingReportingOverflow(500_000_000)
+    guard !midpoint.overflow else { return nil }
+    return SyncSample.checked(t1: t1, t2: midpoint.partialValue, t3: midpoint.partialValue, t4: t4)
+}
+
+/// Whether two times are within 2^61 ns (~73 years) of each other.
+private func isNear(_ a: Int64, _ b: Int64) -> Bool {
+    let (difference, overflow) = a.subtractingReportingOverflow(b)
+    return !overflow && difference.magnitude < 1 << 61
 }

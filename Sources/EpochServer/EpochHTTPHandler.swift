@@ -12,6 +12,12 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         let head: HTTPRequestHead
         let receivedAt: UnixNanoseconds
         let started: NIODeadline
+
+        /// `Connection: upgrade` with `Upgrade:`: llhttp stops parsing after such a request.
+        var asksForUpgrade: Bool {
+            head.headers.contains(name: "upgrade")
+                && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        }
     }
 
     private let application: EpochApplication
@@ -76,21 +82,23 @@ final class EpochHTTPHandler: ChannelInboundHandler {
         write(head: head, body: response.body, route: route, request: request, context: context)
     }
 
-    /// Writes one response; NIO's encoder leaves the body out for HEAD requests.
+    /// Writes one response.
     private func write(
         head: HTTPResponseHead, body: ByteBuffer, route: Route, request: PendingRequest, context: ChannelHandlerContext
     ) {
         var head = head
-        // After CONNECT the decoder treats the connection as a tunnel and parses nothing more (and
-        // the encoder leaves out the body, as for a successful CONNECT): answer it and close.
-        let keepAlive = request.head.isKeepAlive && request.head.method != .CONNECT
+        // After CONNECT, or a request asking to upgrade the protocol, NIO's decoder treats the
+        // connection as a tunnel and parses nothing more: answer it and close.
+        let keepAlive = request.head.isKeepAlive && request.head.method != .CONNECT && !request.asksForUpgrade
         if !keepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
         } else if request.head.version.major == 1 && request.head.version.minor == 0 {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if request.head.method != .HEAD && request.head.method != .CONNECT {  // bodiless by definition
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {

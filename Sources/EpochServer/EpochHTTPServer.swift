@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// Graceful shutdown (SIGTERM) drains in the order Kubernetes needs: `/readyz` turns 503 at once,
 /// the server keeps serving for `shutdownDelay` while endpoints are removed, then NIO's quiescing
 /// helper stops accepting, lets in-flight requests finish and closes idle keep-alive connections.
-/// Cancellation (the second signal) closes everything at once.
+/// Cancellation of `run` closes everything at once.
 public final class EpochHTTPServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let readiness = Readiness()
@@ -109,7 +109,6 @@ public final class EpochHTTPServer: Service, Sendable {
             }
             // `.tcpOption`, not `.socketOption(.tcp_nodelay)`: the latter sets SO_DEBUG.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -139,8 +138,9 @@ public final class EpochHTTPServer: Service, Sendable {
     }
 }
 
-/// The end of a drain, which either the quiescing helper or cancellation reaches first;
-/// a promise may be completed only once.
+/// The end of a drain, which either the quiescing helper or cancellation reaches first: the
+/// first one completes the promise, and the other is ignored explicitly rather than relying on
+/// what a second completion of an NIO promise does.
 private final class DrainCompletion: Sendable {
     private let promise: EventLoopPromise<Void>
     private let completed = NIOLockedValueBox(false)

@@ -10,6 +10,6 @@ public enum Route: String, Sendable, Hashable, CaseIterable {
     case unknown = "other"
 
     init(path: Substring) {
-        self = Route(rawValue: String(path)).flatMap { $0 == .unknown ? nil : $0 } ?? .unknown
+        self = Route(rawValue: String(path)) ?? .unknown
     }
 }

@@ -21,11 +21,13 @@ final class SecondCache {
         self.revision = revision
     }
 
-    /// Brings the cache to the second `now` falls in.
+    /// Brings the cache forward to the second `now` falls in. Never backwards: a request whose
+    /// head was read in the previous second is answered from the current one (the clock is read
+    /// when the head is decoded, and loops serve many connections).
     @inline(__always)
     func advance(to now: UnixNanoseconds) {
         let current = TimeUnit.sec.count(ofNanoseconds: now)
-        if current != second { render(second: current, now: now) }
+        if current > second { render(second: current, now: now) }
     }
 
     private func render(second: Int64, now: UnixNanoseconds) {

@@ -71,8 +71,10 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             ))
         do {
+            // Trapping before the group runs, so that no early SIGTERM goes uncounted.
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
             try await withThrowingDiscardingTaskGroup { tasks in
-                tasks.addTask { await exitOnSecondSignal(logger: logger) }
+                tasks.addTask { await exitOnSecondSignal(signals, logger: logger) }
                 try await group.run()
                 tasks.cancelAll()
             }
@@ -133,9 +135,9 @@ struct Serve: AsyncParsableCommand {
 /// ServiceLifecycle turns the first SIGTERM/SIGINT into a graceful shutdown and ignores repeats
 /// (its cancellation signals may not overlap the graceful ones); an operator's second Ctrl-C, or
 /// a supervisor's second SIGTERM, means "now".
-private func exitOnSecondSignal(logger: Logger) async {
+private func exitOnSecondSignal(_ signals: UnixSignalsSequence, logger: Logger) async {
     var received = 0
-    for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+    for await signal in signals {
         received += 1
         if received == 2 {
             logger.warning("second \(signal): exiting at once")

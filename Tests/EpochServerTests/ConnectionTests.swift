@@ -93,6 +93,21 @@ import Testing
         }
     }
 
+    @Test func upgradeRequestsAreAnsweredAndTheConnectionClosed() async throws {
+        try await withTestServer { _, port in
+            try await RawConnection.with(port: port) { connection in
+                // curl --http2 sends this; NIO's decoder parses nothing after an upgrade request.
+                try await connection.send(
+                    get("/", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n") + get("/healthz"))
+                let response = try await connection.readResponse()
+                #expect(response.status == 200)
+                #expect(response.header("connection") == "close")
+                #expect(try await connection.readUntilClosed() == "")
+                #expect(connection.closedByServer)
+            }
+        }
+    }
+
     @Test func connectIsRefusedAndTheConnectionClosed() async throws {
         try await withTestServer { _, port in
             try await RawConnection.with(port: port) { connection in

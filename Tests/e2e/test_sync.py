@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -41,7 +42,9 @@ def test_sync_prints_a_readable_sentence(release_binary, epoch_server):
     server = epoch_server("--clock-skew=2s")
     result = epoch(release_binary, "sync", server.url)
     assert result.returncode == 0
-    assert result.stdout.startswith(f"This clock is behind {server.url} by 2.0")
+    match = re.match(rf"This clock is behind {re.escape(server.url)} by ([0-9.]+) s \(offset \+", result.stdout)
+    assert match, result.stdout
+    assert abs(float(match.group(1)) - 2.0) < 0.001
     assert "least-delayed of 8 exchanges" in result.stdout
 
 
@@ -139,6 +142,12 @@ def test_falls_back_to_whole_seconds_against_the_original_service(release_binary
         (lambda path: (200, "text/html", b"<html>hello</html>"), "did not answer JSON"),
         (lambda path: (200, "application/json", b'{"time": 5}'), "JSON of the wrong shape"),
         (lambda path: (500, "text/plain", b"oops"), "answered HTTP 500"),
+        (lambda path: (200, "application/json", b'{"type":"sync","t1":null,"t2":-9223372036854775808,"t3":0,"unit":"ns"}'),
+         "answered impossible times"),
+        (lambda path: (200, "application/json", b'{"type":"sync","t2":9223372036854775807,"t3":9223372036854775807,"unit":"ns"}'),
+         "answered impossible times"),
+        (lambda path: (200, "application/json", b'{"type":"epoch","data":1795614657667,"unit":"sec"}'),
+         "answered an impossible time"),
     ],
 )
 def test_garbage_answers_are_one_line_and_exit_2(release_binary, fake_server, answer, message):
