@@ -28,24 +28,20 @@ struct EpochApplication: Sendable {
             return response
         }
         switch route {
-        case .epoch:
+        case .epoch, .sync:
+            let parsed: Query
             do {
-                let parsed = try Query(parsing: query)
-                return json(
-                    .ok,
-                    Payload.epoch(
-                        host: configuration.hostname, time: receivedAt, unit: parsed.unit, rev: configuration.revision))
+                parsed = try Query(parsing: query)
             } catch {
                 return self.error(.badRequest, error.description)
             }
-        case .sync:
-            do {
-                let parsed = try Query(parsing: query)
-                let t3 = clock.now()
-                return json(.ok, Payload.sync(t1: parsed.t1, t2: receivedAt, t3: t3, rev: configuration.revision))
-            } catch {
-                return self.error(.badRequest, error.description)
+            guard route == .sync else {
+                let body = Payload.epoch(
+                    host: configuration.hostname, time: receivedAt, unit: parsed.unit, rev: configuration.revision)
+                return json(.ok, body)
             }
+            let t3 = clock.now()
+            return json(.ok, Payload.sync(t1: parsed.t1, t2: receivedAt, t3: t3, rev: configuration.revision))
         case .healthz:
             return json(.ok, Payload.status("ok"))
         case .readyz:
