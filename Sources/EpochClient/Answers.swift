@@ -4,7 +4,6 @@ import FoundationEssentials
 /// `GET /sync`'s answer.
 struct SyncAnswer: Decodable {
     var type: String
-    var t1: Int64?
     var t2: Int64
     var t3: Int64
     var unit: String

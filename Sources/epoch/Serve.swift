@@ -51,12 +51,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
-        let level = try resolve(
-            logLevel.map { Logger.Level(rawValue: $0) ?? .info }, environment: "EPOCH_LOG_LEVEL", default: .info,
-            accepts: Self.levels, parse: Logger.Level.init(rawValue:))
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw CommandFailure.usage("--log-level \(logLevel) is invalid: it accepts \(Self.levels)")
         }
+        let level = try resolve(
+            logLevel.flatMap(Logger.Level.init(rawValue:)), environment: "EPOCH_LOG_LEVEL", default: .info,
+            accepts: Self.levels, parse: Logger.Level.init(rawValue:))
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
