@@ -21,16 +21,15 @@ import os
 import pwd
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from conftest import free_port, http_get, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "rollout.conf.template"
@@ -39,37 +38,8 @@ EPOCH_BODY_RE = re.compile(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def http_status(url: str, timeout: float = 2.0) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
-
-
-def wait_status(url: str, status: int = 200, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            code, _, _ = http_status(url)
-            if code == status:
-                return
-            last = code
-        except OSError as error:
-            last = error
-        time.sleep(0.02)
-    raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,7 +112,7 @@ class Nginx:
         last: object = None
         while time.monotonic() < deadline and streak < 4 * len(ports):
             try:
-                code, headers, _ = http_status(self.url + "/")
+                code, headers, _ = http_get(self.url + "/")
                 last = (code, headers.get("x-upstream"))
                 streak = streak + 1 if code == 200 and headers.get("x-upstream") in wanted else 0
             except OSError as error:
@@ -411,7 +381,7 @@ def start_instance(binary: Path, name: str, workdir: Path, shutdown_delay: str) 
             stdout=log_file, stderr=subprocess.STDOUT,
         )
     instance = Instance(name, port, process, log_path)
-    wait_status(f"http://127.0.0.1:{port}/readyz", 200)  # the readiness probe
+    wait_for_http(f"http://127.0.0.1:{port}/readyz")  # the readiness probe
     log(f"{name}: pid {process.pid} on 127.0.0.1:{port} is ready")
     return instance
 
