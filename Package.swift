@@ -35,7 +35,8 @@ let package = Package(
                 .define("EPOCH_VERSION", to: "\"\(buildVersion)\""),
             ]
         ),
-        .target(name: "EpochCore"),
+        .target(name: "CEpochTimex"),
+        .target(name: "EpochCore", dependencies: ["CEpochTimex"]),
         .target(
             name: "EpochServer",
             dependencies: [

@@ -1,0 +1,91 @@
+/// How well the kernel says CLOCK_REALTIME is kept: what `adjtimex(2)` with `modes = 0` reports.
+///
+/// An NTP daemon (chrony, ntpd, timesyncd) that disciplines the clock keeps these fields up to
+/// date; on an undisciplined machine the kernel reports `TIME_ERROR`, `STA_UNSYNC` and a maximum
+/// error that has grown to its 16 s cap. Every bound this service publishes starts from here.
+public struct ClockDiscipline: Sendable, Equatable {
+    /// adjtimex's return value: the clock state of RFC 1589 / `sys/timex.h`.
+    public enum State: Int32, Sendable {
+        case ok = 0
+        case insertLeapSecond = 1
+        case deleteLeapSecond = 2
+        case leapSecondInProgress = 3
+        case leapSecondOccurred = 4
+        case error = 5
+
+        /// node_exporter's and ntp_adjtime(3)'s spelling, for logs and JSON.
+        public var name: String {
+            switch self {
+            case .ok: "TIME_OK"
+            case .insertLeapSecond: "TIME_INS"
+            case .deleteLeapSecond: "TIME_DEL"
+            case .leapSecondInProgress: "TIME_OOP"
+            case .leapSecondOccurred: "TIME_WAIT"
+            case .error: "TIME_ERROR"
+            }
+        }
+    }
+
+    /// `STA_UNSYNC`: set by the kernel (or the daemon) while the clock is not synchronized.
+    public static let statusUnsynchronized: Int32 = 0x0040
+
+    /// The clock state; nil when the kernel could not be asked (see `failure`).
+    public var state: State?
+    /// The `STA_*` status bits.
+    public var status: Int32
+    /// The kernel's maximum error of CLOCK_REALTIME (`maxerror`), in nanoseconds.
+    public var maxErrorNanoseconds: Int64
+    /// The kernel's estimated error (`esterror`), in nanoseconds.
+    public var estimatedErrorNanoseconds: Int64
+    /// Why the kernel could not be read, e.g. `adjtimex: Operation not permitted`.
+    public var failure: String?
+
+    public init(
+        state: State?, status: Int32, maxErrorNanoseconds: Int64, estimatedErrorNanoseconds: Int64,
+        failure: String? = nil
+    ) {
+        self.state = state
+        self.status = status
+        self.maxErrorNanoseconds = maxErrorNanoseconds
+        self.estimatedErrorNanoseconds = estimatedErrorNanoseconds
+        self.failure = failure
+    }
+
+    /// A reading that could not be taken: treated as unsynchronized, with an unknown error.
+    public static func unavailable(_ failure: String) -> ClockDiscipline {
+        ClockDiscipline(
+            state: nil, status: statusUnsynchronized, maxErrorNanoseconds: 0, estimatedErrorNanoseconds: 0,
+            failure: failure)
+    }
+
+    /// Synchronized means a daemon keeps the clock: the state is not `TIME_ERROR` and `STA_UNSYNC`
+    /// is clear. node_exporter's `node_timex_sync_status` is the same test.
+    public var isSynchronized: Bool {
+        guard let state, failure == nil else { return false }
+        return state != .error && status & Self.statusUnsynchronized == 0
+    }
+
+    /// One line a person can act on.
+    public var reason: String {
+        if let failure { return "the kernel clock state cannot be read (\(failure))" }
+        let bound = formatDuration(.nanoseconds(maxErrorNanoseconds))
+        if isSynchronized {
+            return "the kernel clock is synchronized (\(state?.name ?? "?")), maximum error \(bound)"
+        }
+        return "the kernel clock is not synchronized (\(state?.name ?? "?"), STA_UNSYNC"
+            + "\(status & Self.statusUnsynchronized != 0 ? " set" : " clear")): no NTP daemon disciplines it, "
+            + "maximum error \(bound)"
+    }
+}
+
+/// Where a clock-discipline reading comes from: the kernel in production, a fixed value in tests.
+public protocol ClockDisciplineSource: Sendable {
+    func read() -> ClockDiscipline
+}
+
+/// A fixed reading, for tests of the synchronized path on a machine whose kernel is not.
+public struct FixedClockDiscipline: ClockDisciplineSource {
+    public let reading: ClockDiscipline
+    public init(_ reading: ClockDiscipline) { self.reading = reading }
+    public func read() -> ClockDiscipline { reading }
+}
