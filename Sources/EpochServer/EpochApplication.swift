@@ -54,7 +54,7 @@ struct EpochApplication: Sendable {
                     version: configuration.version, rev: configuration.revision, swift: configuration.swiftVersion))
         case .metrics:
             var text: [UInt8] = []
-            metrics.registry.emit(into: &text)
+            metrics.emit(into: &text)
             return Response(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                 body: allocator.buffer(bytes: text))

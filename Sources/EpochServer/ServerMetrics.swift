@@ -10,6 +10,7 @@ public final class ServerMetrics: Sendable {
     /// go-microepoch's counter of `/` requests, kept by name for its dashboards.
     private let epochRequests: CoreMetrics.Counter
     private let requestSeries = NIOLockedValueBox([SeriesKey: RequestSeries]())
+    private let scrapeHooks = NIOLockedValueBox([@Sendable () -> Void]())
 
     struct SeriesKey: Hashable {
         let path: Route
@@ -50,4 +51,20 @@ public final class ServerMetrics: Sendable {
     }
 
     func countEpochRequest() { epochRequests.increment() }
+
+    /// The factory every collector of this server's registry is made with (clock, process and
+    /// protocol metrics register theirs through it).
+    public var metricsFactory: PrometheusMetricsFactory { factory }
+
+    /// Runs `hook` at the start of every scrape, before the registry is rendered: for gauges read
+    /// from the system at scrape time (process and clock state) rather than on a timer.
+    public func onScrape(_ hook: @escaping @Sendable () -> Void) {
+        scrapeHooks.withLockedValue { $0.append(hook) }
+    }
+
+    /// The Prometheus text exposition of every metric, after running the scrape hooks.
+    public func emit(into buffer: inout [UInt8]) {
+        for hook in scrapeHooks.withLockedValue({ $0 }) { hook() }
+        registry.emit(into: &buffer)
+    }
 }
