@@ -172,6 +172,7 @@ class FakeAPIServer:
         self.requests: list[tuple[str, str, str, bool]] = []
         self.patches: list[dict] = []
         self.queries: list[tuple[str, str]] = []
+        self.stuck = False  # True: rollouts never finish (new pods that never become ready)
         _, crt, key = make_tls_files(tls_dir)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(crt), str(key))
@@ -215,10 +216,19 @@ class FakeAPIServer:
     # -- the Deployment's status: "done" as the controller would report it after a rollout
     def _status(self, done: bool) -> None:
         d = self.deployment
-        n = d["spec"]["replicas"]
+        n = d["spec"].get("replicas", 1)  # the API server's default
         gen = d["metadata"]["generation"]
         d["status"] = {"observedGeneration": gen, "replicas": n, "updatedReplicas": n if done else 0,
                        "readyReplicas": n, "availableReplicas": n}
+
+    def _apply_patch(self, patch: dict) -> bool:
+        """Applies a PATCH to the Deployment; False refuses it. Here: the container images only
+        (what `kubectl set image` sends); test_deploy_path.py's server merges whole patches."""
+        for c in patch.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            for mine in self.deployment["spec"]["template"]["spec"]["containers"]:
+                if mine["name"] == c.get("name") and "image" in c:
+                    mine["image"] = c["image"]
+        return True
 
     def _send(self, h, code: int, obj: dict | None = None) -> None:
         body = json.dumps(obj or {}).encode()
@@ -285,10 +295,8 @@ class FakeAPIServer:
         if verb == "patch":
             patch = json.loads(body)
             self.patches.append(patch)
-            for c in patch.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-                for mine in self.deployment["spec"]["template"]["spec"]["containers"]:
-                    if mine["name"] == c.get("name") and "image" in c:
-                        mine["image"] = c["image"]
+            if not self._apply_patch(patch):
+                return self._status_error(h, 422, "Invalid", "the patch was refused")
             meta = self.deployment["metadata"]
             meta["generation"] += 1
             meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
@@ -309,7 +317,7 @@ class FakeAPIServer:
                     "kind": "Deployment", "apiVersion": "apps/v1", "metadata": {
                         "resourceVersion": meta["resourceVersion"],
                         "annotations": {"k8s.io/initial-events-end": "true"}}}})
-            self._status(done=True)  # the controller finishes the rollout
+            self._status(done=not self.stuck)  # the controller finishes the rollout (unless stuck)
             meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
             events.append({"type": "MODIFIED", "object": self.deployment})
             h.send_response(200)
