@@ -23,6 +23,13 @@ def deploy_script(*, check: bool = True, **env: str) -> subprocess.CompletedProc
     return run([str(REPO_ROOT / "scripts" / "deploy")], env=full, check=check)
 
 
+def kubeconfig_script(cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """scripts/kubeconfig with exactly the given KUBE_* settings."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+    full.update(env)
+    return run([str(REPO_ROOT / "scripts" / "kubeconfig")], env=full, cwd=cwd, check=False)
+
+
 # Merge keys of the lists in a Deployment that kubectl's strategic merge patch merges by key
 # (k8s.io/api/core/v1 `patchMergeKey` tags); any other list is replaced whole.
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
