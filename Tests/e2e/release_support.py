@@ -357,8 +357,11 @@ def run_job(
             ctx["job"] = {"status": "failure"}
     outputs = {}
     if not status["failed"]:
+        secret_values = [v for v in (ctx.get("secrets") or {}).values() if v]
         for key, value in (job.get("outputs") or {}).items():
-            outputs[key] = to_text(interpolate(value, ctx, status))
+            text = to_text(interpolate(value, ctx, status))
+            # The runner drops (empties) a job output that contains a secret's value.
+            outputs[key] = "" if any(v in text for v in secret_values) else text
     return JobResult(steps=results, outputs=outputs, failed=status["failed"])
 
 
@@ -384,6 +387,10 @@ if path and os.path.isfile(path):
     record["token_sha256"] = [hashlib.sha256(t.encode()).hexdigest() for t in tokens]
     record["namespaces"] = [l.split(":", 1)[1].strip().strip('"')
                             for l in text.splitlines() if l.strip().startswith("namespace:")]
+if "apply" in args and "-f" in args:  # what the applied file holds: its kinds and images
+    text = open(args[args.index("-f") + 1]).read()
+    record["applied_kinds"] = [l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("kind: ")]
+    record["applied_images"] = [l.split(":", 1)[1].strip() for l in text.splitlines() if l.strip().startswith("image: ")]
 with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
     log.write(json.dumps(record) + "\n")
 
@@ -396,6 +403,14 @@ while i < len(args):  # drop the namespace flag in any form, and other flags
     if not a.startswith("-"):
         rest.append(a)
     i += 1
+if rest[:1] == ["kustomize"]:  # rendering is local: the real kubectl does it
+    os.execv(os.environ["REAL_KUBECTL"], [os.environ["REAL_KUBECTL"]] + args)
+if rest[:1] == ["get"]:
+    print(os.environ.get("FAKE_RUNNING", ""), end="")
+    sys.exit(0)
+if rest[:1] == ["apply"]:
+    print(f"deployment.apps applied (fake)")
+    sys.exit(0)
 if rest[:1] == ["version"]:
     if "json" in args or "-ojson" in args:
         print(json.dumps({"clientVersion": {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"}}, indent=2))

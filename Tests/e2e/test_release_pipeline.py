@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import release_support as rs
+from k8s_support import kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = REPO / ".github" / "workflows" / "release.yml"
@@ -49,6 +50,16 @@ class Run:
     kubectl_log_text: str = ""
     tokens: dict | None = None
     runner_temp: Path | None = None
+    cosign_log: str = ""
+
+
+def install_fake_cosign(bindir: Path) -> None:
+    """A cosign that records its arguments in $FAKE_COSIGN_LOG and exits $FAKE_COSIGN_RC (0)."""
+    path = bindir / "cosign"
+    path.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "$FAKE_COSIGN_LOG"\n'
+                    'if [[ ${FAKE_COSIGN_RC:-0} != 0 ]]; then echo "Error: no matching signatures (fake)" >&2; fi\n'
+                    'exit "${FAKE_COSIGN_RC:-0}"\n')
+    path.chmod(0o755)
 
 
 class Cluster:
@@ -106,6 +117,8 @@ def runner_env(github: dict, runner_temp: Path, fakebin: Path, log: Path, rollou
         GITHUB_EVENT_NAME="push",
         FAKE_KUBECTL_LOG=str(log),
         FAKE_ROLLOUT_RC=str(rollout_rc),
+        FAKE_COSIGN_LOG=str(log.with_name("cosign.log")),
+        REAL_KUBECTL=kubectl(),
     )
     return env
 
@@ -118,16 +131,21 @@ def run_release(
     ref_type: str = "branch",
     rollout_rc: int = 0,
     drop_secret: bool = False,
+    running: str = "",
+    cosign_rc: int = 0,
 ) -> Run:
     jobs = workflow["jobs"]
     runner_temp = tmp / "runner-temp"
     runner_temp.mkdir(parents=True, exist_ok=True)
     fakebin = tmp / "fakebin"
     rs.install_fake_kubectl(fakebin)
+    install_fake_cosign(fakebin)
     log = tmp / "kubectl.jsonl"
     github = github_context(ref_type, ref_name, runner_temp)
     runner = {"temp": str(runner_temp), "os": "Linux"}
     base_env = runner_env(github, runner_temp, fakebin, log, rollout_rc)
+    base_env["FAKE_RUNNING"] = running  # the image the fake cluster's Deployment runs
+    base_env["FAKE_COSIGN_RC"] = str(cosign_rc)  # 1: cosign verify finds no signature
     repo_ctx = {"github": github, "vars": cluster.repo_vars, "secrets": cluster.repo_secrets, "needs": {}, "runner": runner}
 
     target = rs.run_job(jobs["target"], contexts=repo_ctx, base_env=base_env, cwd=REPO, scratch=tmp / "target")
@@ -175,16 +193,20 @@ def run_release(
     if drop_secret:
         env_secrets.pop("KUBE_TOKEN", None)
     deploy_ctx = dict(gate_ctx, vars=env_vars, secrets=env_secrets)
-    run.image_ref = f"{image.outputs.get('image')}@{image.outputs.get('digest')}"
+    # The name comes from the variables, as the deploy job rebuilds it; only the digest is an output.
+    repository = cluster.repo_vars.get("IMAGE_REPOSITORY") or "swift-microepoch"
+    run.image_ref = f"{cluster.repo_vars['REGISTRY']}/{repository}@{image.outputs.get('digest')}"
     run.job = rs.run_job(
         deploy,
         contexts=deploy_ctx,
         base_env=base_env,
         cwd=REPO,
         scratch=tmp / "deploy",
-        skip_uses=("actions/checkout",),
+        skip_uses=("actions/checkout", "docker/login-action", "sigstore/cosign-installer"),
     )
     run.calls = rs.read_kubectl_log(log)
+    cosign_log = log.with_name("cosign.log")
+    run.cosign_log = cosign_log.read_text() if cosign_log.exists() else ""
     run.kubectl_log_text = log.read_text() if log.exists() else ""
     return run
 
@@ -197,23 +219,29 @@ def check_deploy(run: Run) -> None:
     assert run.environment == environment, f"{run.branch}: GitHub environment {run.environment!r}, want {environment!r}"
     assert environment in run.concurrency["group"], f"concurrency group {run.concurrency} does not name {environment}"
     assert run.concurrency["cancel-in-progress"] in (False, "false"), "a newer deploy must not cancel a running rollout"
-    assert run.image_ref == f"{REGISTRY}/swift-microepoch@{run.image_ref.split('@', 1)[1]}"
+    assert run.image_ref.startswith(f"{REGISTRY}/") and run.image_ref.split("@")[0].endswith("/swift-microepoch")
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", run.image_ref.split("@", 1)[1]), run.image_ref
     job = run.job
     assert not job.failed, f"{run.branch}: deploy job failed:\n{job.output_text()}"
 
-    parsed = [(rs.split_namespace(c["args"]), c) for c in run.calls]
-    set_image = [(ns, rest, c) for (ns, rest), c in parsed if rest[:2] == ["set", "image"]]
+    parsed = [(rs.split_namespace(c["args"]), c) for c in run.calls if c["args"][:1] != ["kustomize"]]
+    applies = [(ns, rest, c) for (ns, rest), c in parsed if rest[:1] == ["apply"]]
     rollout = [(ns, rest, c) for (ns, rest), c in parsed if rest[:2] == ["rollout", "status"]]
-    assert len(set_image) == 1, f"want one `kubectl set image`, got {[c['args'] for c in run.calls]}"
-    ns, rest, call = set_image[0]
-    assert ns == namespace, f"{run.branch}: set image in namespace {ns!r}, want {namespace!r}: {call['args']}"
-    assert rest[2:4] == [f"deployment/{deployment}", f"epoch={run.image_ref}"], f"{run.branch}: {call['args']}"
-    assert rollout, f"no `kubectl rollout status` after set image: {[c['args'] for c in run.calls]}"
+    assert len(applies) == 1, f"want one `kubectl apply`, got {[c['args'] for c in run.calls]}"
+    ns, rest, call = applies[0]
+    assert ns == namespace, f"{run.branch}: apply in namespace {ns!r}, want {namespace!r}: {call['args']}"
+    # The deployer applies the rendered Deployment only, with the pushed digest pinned.
+    assert call["applied_kinds"] == ["Deployment"], f"{run.branch}: applied {call['applied_kinds']}"
+    assert call["applied_images"] == [run.image_ref], f"{run.branch}: applied {call['applied_images']}"
+    assert rollout, f"no `kubectl rollout status` after apply: {[c['args'] for c in run.calls]}"
     ns_r, rest_r, call_r = rollout[-1]
     assert ns_r == namespace and rest_r[2:3] == [f"deployment/{deployment}"], call_r["args"]
     assert any(a.startswith("--timeout") for a in call_r["args"]), f"rollout status without --timeout: {call_r['args']}"
-    assert run.calls.index(call) < run.calls.index(call_r), "rollout status must follow set image"
+    assert run.calls.index(call) < run.calls.index(call_r), "rollout status must follow the apply"
+    verified = [line.split() for line in run.cosign_log.splitlines()]
+    assert verified and verified[0][:2] == ["verify", run.image_ref], f"no cosign verify of the digest: {verified}"
+    identity = verified[0][verified[0].index("--certificate-identity") + 1]
+    assert identity == f"https://github.com/example/swift-microepoch/.github/workflows/release.yml@refs/heads/{run.branch}"
     for (ns_any, _), c in parsed:
         assert ns_any in (None, namespace), f"{run.branch}: a kubectl call touched namespace {ns_any}: {c['args']}"
         for _, other_ns, other_dep in others:
@@ -223,7 +251,7 @@ def check_deploy(run: Run) -> None:
     want_hash = hashlib.sha256(run.tokens[environment].encode()).hexdigest()
     other_hashes = {hashlib.sha256(t.encode()).hexdigest() for e, t in run.tokens.items() if e != environment}
     for c in run.calls:
-        if c["args"][:1] == ["version"]:
+        if c["args"][:1] in (["version"], ["kustomize"]):  # local: no cluster, no kubeconfig
             continue
         assert c.get("kubeconfig"), f"kubectl ran without KUBECONFIG: {c['args']}"
         assert not Path(c["kubeconfig"]).resolve().is_relative_to(REPO), f"kubeconfig inside the checkout: {c['kubeconfig']}"
@@ -290,7 +318,7 @@ def test_a_wrong_mapping_fails_the_check(release, cluster, tmp_path):
     with pytest.raises(AssertionError):
         check_deploy(run)
     # And it is the rollout that went to the wrong place, not just a name.
-    _, rest = rs.split_namespace(next(c for c in run.calls if "set" in c["args"])["args"])
+    _, rest = rs.split_namespace(next(c for c in run.calls if "get" in c["args"])["args"])
     assert "deployment/epoch-app" in rest
 
 
@@ -301,28 +329,46 @@ def test_tags_and_other_refs_deploy_nothing(release, cluster, tmp_path):
     assert "if" not in release["jobs"]["image"], "tags must still build, push and sign"
 
 
-def test_failed_rollout_fails_the_job_with_undo_advice(release, cluster, tmp_path):
-    run = run_release(release, cluster, tmp_path, "staging", rollout_rc=1)
+def test_failed_rollout_fails_the_job_with_rollback_advice(release, cluster, tmp_path):
+    previous = f"{REGISTRY}/swift-microepoch@sha256:" + "cd" * 32
+    run = run_release(release, cluster, tmp_path, "staging", rollout_rc=1, running=previous)
     assert run.job.failed, "a rollout that did not complete must fail the deploy job"
     failed = [s for s in run.job.steps if s.ran and s.returncode != 0]
     assert failed, "no step failed"
     out = failed[0].stdout + failed[0].stderr
-    advice = [line for line in out.splitlines() if re.search(r"kubectl\b.*\brollout undo\b", line)]
-    assert advice, f"no `kubectl ... rollout undo` advice in the failed step's output:\n{out}"
-    assert any(
-        "deployment/epoch-test" in line and re.search(r"(-n|--namespace)[ =]staging\b", line) for line in advice
-    ), advice
+    # Rollback = deploy the previous digest (the deployer may not `rollout undo`: no replicasets).
+    assert f"make deploy ENV=staging APPLY=0 IMAGE_REF={previous}" in out, out
+    assert "deploy: done" not in out
     assert not any(rs.split_namespace(c["args"])[1][:2] == ["rollout", "undo"] for c in run.calls), (
-        "the job advises an undo; it does not roll back by itself"
+        "the job advises a rollback; it does not roll back by itself"
     )
     assert not (run.runner_temp / "kube").exists(), "the kubeconfig must be removed even after a failure"
     check_no_token_leak(run)
 
 
+def test_image_name_with_the_registry_username_still_deploys(release, cluster, tmp_path):
+    """The runner blanks a job output holding a secret's value: the deploy job must not need one."""
+    cluster.repo_vars["IMAGE_REPOSITORY"] = f"{cluster.repo_secrets['REGISTRY_USERNAME']}/swift-microepoch"
+    check_deploy(run_release(release, cluster, tmp_path / "vars", "staging"))
+    # Control: the image name passed as a job output, as release.yml did before, arrives empty.
+    mutated = copy.deepcopy(release)
+    mutated["jobs"]["image"]["outputs"]["image"] = "${{ steps.ref.outputs.image }}"
+    mutated["jobs"]["deploy"]["env"]["IMAGE"] = "${{ needs.image.outputs.image }}"
+    run = run_release(mutated, cluster, tmp_path / "output", "staging")
+    assert run.job.failed and "no image to deploy" in run.job.output_text()
+
+
+def test_unsigned_digest_is_not_rolled_out(release, cluster, tmp_path):
+    run = run_release(release, cluster, tmp_path, "main", cosign_rc=1)
+    assert run.job.failed
+    assert run.cosign_log.startswith("verify ")
+    assert not any(rs.split_namespace(c["args"])[1][:1] == ["apply"] for c in run.calls), run.calls
+
+
 def test_missing_deployer_token_fails_before_kubectl(release, cluster, tmp_path):
     run = run_release(release, cluster, tmp_path, "main", drop_secret=True)
     assert run.job.failed, "a deploy without KUBE_TOKEN must fail"
-    assert not any(rs.split_namespace(c["args"])[1][:2] == ["set", "image"] for c in run.calls), run.calls
+    assert not any(rs.split_namespace(c["args"])[1][:1] == ["apply"] for c in run.calls), run.calls
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,6 +416,10 @@ def test_release_triggers_and_ordering(release):
     jobs = release["jobs"]
     assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml", "release runs the CI workflow first"
     assert "ci" in jobs["image"]["needs"], "nothing is built before the tests pass"
+    # Separate groups per ref and per environment: a production run waiting for approval holds
+    # nothing of staging's.
+    assert release["concurrency"]["group"] == "release-${{ github.ref }}"
+    assert jobs["deploy"]["concurrency"]["group"] == "deploy-${{ needs.target.outputs.environment }}"
     assert {"image", "target"} <= set(jobs["deploy"]["needs"])
     ci_on = rs.load_workflow(CI)["on"]
     assert "workflow_call" in ci_on and "pull_request" in ci_on
@@ -385,7 +435,8 @@ def test_release_builds_signs_and_deploys_the_same_digest(release):
     assert sign["env"]["DIGEST"] == "${{ steps.build.outputs.digest }}"
     assert release["jobs"]["image"]["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
     deploy_env = {k: v for s in release["jobs"]["deploy"]["steps"] for k, v in (s.get("env") or {}).items()}
-    assert "needs.image.outputs.digest" in deploy_env["IMAGE_REF"]
+    assert release["jobs"]["deploy"]["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    assert set(release["jobs"]["image"]["outputs"]) == {"digest"}, "no image name in outputs: a secret in it blanks it"
     assert "secrets.KUBE_TOKEN" in deploy_env["KUBE_TOKEN"], "the token comes from the environment's secret"
     # Secrets reach scripts through env only, never through ${{ }} inside a run: script.
     for job in release["jobs"].values():
@@ -396,7 +447,11 @@ def test_release_builds_signs_and_deploys_the_same_digest(release):
 def test_ci_runs_make_lint_and_make_test():
     ci = rs.load_workflow(CI)
     runs = [s.get("run", "") for job in ci["jobs"].values() for s in job["steps"]]
-    assert any(r.strip() == "make test" for r in runs) and any(r.strip() == "make lint" for r in runs)
+    assert any(r.strip() == "make lint" for r in runs)
+    assert any(r.strip() == "make test-no-podman" for r in runs)
+    assert any("make test-podman" in r for r in runs), "the podman tests run on the runner"
+    podman_job = next(job for job in ci["jobs"].values() if any("make test-podman" in s.get("run", "") for s in job["steps"]))
+    assert "container" not in podman_job, "podman in a job container fails on cgroup v2 runners (podman#24737)"
     caches = [s for job in ci["jobs"].values() for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
     assert caches and caches[0]["with"]["path"] == ".build"
 
