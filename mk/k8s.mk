@@ -4,6 +4,8 @@
 K8S_DIR      := deploy/k8s
 K8S_OVERLAYS := staging production canary
 K8S_OUT      := $(CURDIR)/.build-k8s
+K8S_TESTS    := Tests/e2e/test_k8s.py Tests/e2e/test_deploy_path.py Tests/e2e/test_gateway.py \
+                Tests/e2e/test_admission_policy.py
 ENV          ?= staging
 CHECKOV      := $(CURDIR)/.venv-checkov/bin/checkov
 # The image `podman kube play` runs in k8s-test: the one `make image` builds.
@@ -30,12 +32,12 @@ render: ## Print the rendered manifests of ENV=staging|production|canary (kubect
 	@$(k8s_need_env); $(k8s_need_kubectl)
 	@KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays/$(ENV)
 
-deploy: ## Deploy ENV=staging|production to the current kube context: apply (APPLY=0 skips), roll out IMAGE_REF=...@sha256:...
+deploy: ## Deploy ENV=staging|production|canary: render with IMAGE_REF=...@sha256:... pinned, one apply (APPLY=0: the Deployment only), wait
 	@$(k8s_need_env); $(k8s_need_kubectl)
-	@ENV='$(ENV)' APPLY='$(APPLY)' IMAGE_REF='$(IMAGE_REF)' DRY_RUN='$(DRY_RUN)' \
+	@ENV='$(ENV)' APPLY='$(APPLY)' IMAGE_REF='$(IMAGE_REF)' DRY_RUN='$(DRY_RUN)' RENDER_OUT='$(RENDER_OUT)' \
 	  ROLLOUT_TIMEOUT='$(ROLLOUT_TIMEOUT)' KUBECTL='$(KUBECTL)' scripts/deploy
 
-k8s-test: image ## Lint, render, validate (1.30, 1.34), checkov the overlays; e2e: semantics, scripts, podman kube play
+k8s-test: image ## Lint, render, validate (1.30, 1.34), checkov the overlays; e2e: semantics, deploy path, Gateway API, admission CEL, podman kube play
 	@$(k8s_need_kubectl)
 	@echo "k8s-test: yamllint --strict $(K8S_DIR)"
 	@$(VENV)/bin/yamllint --strict $(K8S_DIR)
@@ -50,6 +52,6 @@ k8s-test: image ## Lint, render, validate (1.30, 1.34), checkov the overlays; e2
 	@out=$$($(CHECKOV) --config-file $(K8S_DIR)/checkov.yaml $(foreach e,$(K8S_OVERLAYS),-f $(K8S_OUT)/$(e).yaml)) \
 	  || { echo "$$out"; exit 1; }; echo "$$out" | grep -v '^$$'; \
 	  grep -qE 'Passed checks: [1-9]' <<<"$$out" || { echo "k8s-test: checkov checked nothing" >&2; exit 1; }
-	@echo "k8s-test: pytest Tests/e2e/test_k8s.py (schemas, semantics, scripts, podman kube play of $(K8S_PLAY_IMAGE))"
+	@echo "k8s-test: pytest $(K8S_TESTS) (schemas, semantics, deploy path, Gateway API, admission CEL, podman kube play of $(K8S_PLAY_IMAGE))"
 	@KUBECTL='$(KUBECTL)' K8S_RENDERED='$(K8S_OUT)' K8S_PLAY_IMAGE='$(K8S_PLAY_IMAGE)' \
-	  $(PYTEST) -q Tests/e2e/test_k8s.py
+	  $(PYTEST) -q $(K8S_TESTS)
