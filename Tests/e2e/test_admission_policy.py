@@ -200,3 +200,62 @@ def test_apply_that_changes_more_than_the_image_is_refused(tmp_path: Path) -> No
     # Control: the same apply without the policy goes through.
     proc, api = run_deploy(tmp_path / "control", drifted, None)
     assert proc.returncode == 0 and container(api.deployment)["image"] == NEW
+
+
+# ------------------------------------------------------------------------------------------------
+# The optional admission-time signature check (sigstore policy-controller)
+# ------------------------------------------------------------------------------------------------
+CIP_FILE = K8S_DIR / "admission" / "optional" / "sigstore-cluster-image-policy.yaml"
+# A closed structural schema of the ClusterImagePolicy fields this file uses (policy.sigstore.dev/v1beta1,
+# written down from the policy-controller documentation; not the CRD's own schema).
+CIP_SCHEMA = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "policy.sigstore.dev/v1beta1"}, "kind": {"const": "ClusterImagePolicy"},
+        "metadata": {"type": "object", "required": ["name"], "additionalProperties": False,
+                     "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}}},
+        "spec": {"type": "object", "required": ["images", "authorities"], "additionalProperties": False, "properties": {
+            "images": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["glob"],
+                                                                 "additionalProperties": False, "properties": {"glob": {"type": "string"}}}},
+            "authorities": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    "keyless": {"type": "object", "required": ["url", "identities"], "additionalProperties": False, "properties": {
+                        "url": {"type": "string", "pattern": "^https://"},
+                        "identities": {"type": "array", "minItems": 1, "items": {
+                            "type": "object", "additionalProperties": False,
+                            "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
+                                           "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}}}},
+                    "ctlog": {"type": "object", "additionalProperties": False, "properties": {"url": {"type": "string", "pattern": "^https://"}}}}}}}},
+    },
+}
+
+
+def test_cluster_image_policy_is_well_formed_and_fails_on_a_typo() -> None:
+    import jsonschema
+    cip = yaml.safe_load(CIP_FILE.read_text())
+    jsonschema.validate(cip, CIP_SCHEMA)
+    bad = copy.deepcopy(cip)
+    bad["spec"]["authorities"][0]["keyless"]["identity"] = bad["spec"]["authorities"][0]["keyless"].pop("identities")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, CIP_SCHEMA)
+
+
+def test_cluster_image_policy_trusts_exactly_release_yml_on_staging_and_main() -> None:
+    import fnmatch
+    cip = yaml.safe_load(CIP_FILE.read_text())
+    [identity] = cip["spec"]["authorities"][0]["keyless"]["identities"]
+    assert identity["issuer"] == "https://token.actions.githubusercontent.com"
+    subject = re.compile(identity["subjectRegExp"])
+    base = "https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/"
+    assert subject.fullmatch(base + "heads/main") and subject.fullmatch(base + "heads/staging")
+    for other in (base + "heads/feature", base + "tags/v1.2.3",  # control: what must not be trusted
+                  "https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main",
+                  "https://github.com/EVIL/REPO/.github/workflows/release.yml@refs/heads/main",
+                  "https://githubXcom/OWNER/REPO/.github/workflows/release.yml@refs/heads/main"):
+        assert not subject.fullmatch(other), other
+    # The same identity release.yml's deploy job verifies: https://github.com/$GITHUB_WORKFLOW_REF.
+    assert 'identity="https://github.com/$GITHUB_WORKFLOW_REF"' in (K8S_DIR.parents[1] / ".github" / "workflows" / "release.yml").read_text()
+    [glob] = [i["glob"] for i in cip["spec"]["images"]]
+    for overlay in ("staging", "production", "canary"):
+        image = container(one(render(overlay), "Deployment"))["image"]
+        assert fnmatch.fnmatch(image.rsplit(":", 1)[0] + "@sha256:" + "ab" * 32, glob.replace("**", "*"))

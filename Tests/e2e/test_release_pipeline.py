@@ -482,9 +482,20 @@ def test_travis_uses_the_same_make_targets_and_mapping():
         assert f"make deploy ENV={environment} " in script and f"ENV={other}" not in script, script
         assert f"KUBE_NAMESPACE={namespace}" in str(job.get("env")), job.get("env")
         for piece in ("make image", "make push", 'BRANCH="$TRAVIS_BRANCH"', "scripts/kubeconfig", "APPLY=0",
+                      'REPOSITORY="${IMAGE_REPOSITORY:-swift-microepoch}"',
                       'IMAGE_REF="$(cat out/push-ref)"', "--password-stdin"):
             assert piece in script, f"Travis {branch}: {piece!r} missing"
         assert "$KUBE_TOKEN" not in script, "the token reaches scripts/kubeconfig through the environment only"
+
+
+def test_docs_say_what_travis_does_not_do():
+    """Travis pushes no SBOM, provenance or signature and verifies none: the docs must say so."""
+    travis = TRAVIS.read_text()
+    assert "cosign" not in travis.split("\nos:")[1] and "sbom" not in travis.split("\nos:")[1].lower()
+    docs = (REPO / "docs" / "continuous-delivery.md").read_text()
+    section = docs.split("## Travis", 1)[1].split("\n## ", 1)[0]
+    for fact in ("no SBOM", "no provenance", "no signature", "IMAGE_REPOSITORY"):
+        assert fact in section, f"docs/continuous-delivery.md's Travis section does not say {fact!r}"
 
 
 def test_travis_scripts_parse_as_bash(tmp_path):
