@@ -365,6 +365,27 @@ def test_unsigned_digest_is_not_rolled_out(release, cluster, tmp_path):
     assert not any(rs.split_namespace(c["args"])[1][:1] == ["apply"] for c in run.calls), run.calls
 
 
+def test_a_production_run_waiting_for_approval_holds_nothing_of_stagings(release, cluster, tmp_path):
+    """The run on main waits in its deploy job; its groups (workflow and job) are not staging's."""
+
+    def groups_of(workflow: dict, where: Path) -> dict:
+        groups = {}
+        for branch in ("staging", "main"):
+            run = run_release(workflow, cluster, where / branch, branch)
+            github = github_context("branch", branch, where)
+            workflow_group = rs.to_text(rs.interpolate(workflow["concurrency"]["group"], {"github": github}))
+            groups[branch] = {workflow_group, run.concurrency["group"]}
+        return groups
+
+    groups = groups_of(release, tmp_path / "release")
+    assert not groups["staging"] & groups["main"], groups
+    # Control: one group for every ref would let a waiting production run hold staging up.
+    shared = copy.deepcopy(release)
+    shared["concurrency"]["group"] = "release"
+    groups = groups_of(shared, tmp_path / "shared")
+    assert groups["staging"] & groups["main"]
+
+
 def test_missing_deployer_token_fails_before_kubectl(release, cluster, tmp_path):
     run = run_release(release, cluster, tmp_path, "main", drop_secret=True)
     assert run.job.failed, "a deploy without KUBE_TOKEN must fail"
