@@ -11,6 +11,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import support
+
 # Re-exported for test_container.py and test_registry.py.
 from support import (  # noqa: F401
     EPOCH_JSON_RE, REPO_ROOT, free_port, git_short_rev, http_get, port_open, wait_for_http,
@@ -39,14 +41,9 @@ def engine_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run(cmd: list[str], *, env: dict | None = None, check: bool = True, timeout: float = 180,
-        input: str | None = None, stdin=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env or engine_env(), cwd=REPO_ROOT,
-                          timeout=timeout, input=input, stdin=stdin)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
+def run(cmd: list[str], *, env: dict | None = None, **options) -> subprocess.CompletedProcess:
+    """support.run with the engine's environment (the project's containers.conf) by default."""
+    return support.run(cmd, env=env or engine_env(), **options)
 
 
 def podman(*args: str, check: bool = True, timeout: float = 180, store: list[str] | None = None,

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 # Re-exported for test_k8s.py.
-from support import EPOCH_JSON_RE, free_port, http_get, make_ca_pem, make_tls_files, wait_for_http  # noqa: F401
+from support import EPOCH_JSON_RE, free_port, http_get, make_ca_pem, make_tls_files, run, wait_for_http  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
@@ -46,16 +46,6 @@ def kubectl() -> str:
     venv = REPO_ROOT / ".venv" / "bin" / "kubectl"
     assert venv.exists(), "no kubectl >= 1.27 on PATH and none in .venv: run make deps"
     return str(venv)
-
-
-def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None,
-        check: bool = True, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd or REPO_ROOT,
-                          timeout=timeout, input=input)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
 
 
 @functools.cache
