@@ -11,9 +11,10 @@ let buildRevision: String = {
 }()
 let buildVersion = Context.environment["EPOCH_VERSION"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.1.0"
 
+// Linux only (no `platforms:`): the shipped code imports FoundationEssentials and Glibc/Musl
+// unconditionally, and the release binary is a static Linux executable for a scratch image.
 let package = Package(
     name: "swift-microepoch",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "epoch", targets: ["epoch"])
     ],

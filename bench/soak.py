@@ -19,15 +19,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "Tests" / "e2e"))
 
-from rollout_support import LoadProcess, free_port, wait_status  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+from rollout_support import LoadProcess  # noqa: E402
+from support import free_port, rss_kib, wait_for_http  # noqa: E402
 
 
 def main() -> int:
@@ -51,7 +44,7 @@ def main() -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     load = None
     try:
-        wait_status(f"http://127.0.0.1:{port}/readyz")
+        wait_for_http(f"http://127.0.0.1:{port}/readyz")
         idle = rss_kib(server.pid)
         total = int(args.rate * args.seconds)
         load = LoadProcess(f"http://127.0.0.1:{port}", args.rate, args.connections, total, total,

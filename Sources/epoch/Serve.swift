@@ -22,7 +22,9 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on (EPOCH_HOST; default 0.0.0.0).")
+    @Option(
+        help: "IPv4 or IPv6 address to listen on (EPOCH_HOST; default 0.0.0.0).",
+        transform: IPAddressLiteral.parse)
     var host: String?
 
     @Option(help: "Port to listen on, 0-65535; 0 picks a free one (EPOCH_PORT; default 8080).")
@@ -88,8 +90,9 @@ struct Serve: AsyncParsableCommand {
 
     private func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
-        configuration.host = try resolve(host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: "an IP address")
-        { $0 }
+        configuration.host = try resolve(
+            host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: IPAddressLiteral.accepts
+        ) { IPAddressLiteral.isValid($0) ? $0 : nil }
         configuration.port = try resolve(port, environment: "EPOCH_PORT", default: 8080, accepts: "a port 0-65535") {
             Int($0)
         }

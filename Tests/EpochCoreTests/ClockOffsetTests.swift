@@ -83,31 +83,3 @@ import Testing
         #expect(SyncSample(t1: 100, t2: 50, t3: 400, t4: 200).delay == 0)
     }
 }
-
-@Suite struct ServiceURLTests {
-    @Test func parsesHostsPortsAndPrefixes() throws {
-        #expect(
-            try ServiceURL(parsing: "http://127.0.0.1:8080")
-                == ServiceURL(scheme: .http, host: "127.0.0.1", port: 8080, basePath: ""))
-        let https = try ServiceURL(parsing: "HTTPS://epoch.example.com/api/")
-        #expect(https.port == 443 && https.basePath == "/api" && https.scheme == .https)
-        #expect(https.target("/sync?t1=1") == "/api/sync?t1=1")
-        let v6 = try ServiceURL(parsing: "http://[::1]:9000")
-        #expect(v6.host == "::1" && v6.port == 9000)
-        #expect(v6.description == "http://[::1]:9000")
-    }
-
-    @Test(arguments: [
-        "127.0.0.1:8080", "ftp://host", "http://", "http://host:0", "http://host:99999", "http://host:http",
-        "http://user:pw@host", "http://host/?x=1", "http://[::1", "http://ho st", "",
-    ])
-    func rejectsWithAReason(text: String) {
-        #expect(throws: ServiceURL.Invalid.self) { try ServiceURL(parsing: text) }
-    }
-}
-
-extension ServiceURL {
-    init(scheme: Scheme, host: String, port: Int, basePath: String) {
-        try! self.init(parsing: "\(scheme.rawValue)://\(host):\(port)\(basePath)")
-    }
-}

@@ -1,7 +1,7 @@
 import EpochServer
-import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
@@ -50,29 +50,32 @@ struct TestServer: Sendable {
     func drain() async { await group.triggerGracefulShutdown() }
 }
 
-/// A parsed HTTP/1.1 response as a client sees it.
+/// A response as a client sees it, decoded by NIO's own `HTTPResponseDecoder`.
 struct ReceivedResponse {
-    var statusLine: String
-    var headers: [(String, String)]
+    var head: HTTPResponseHead
     var body: String
 
-    var status: Int { Int(statusLine.split(separator: " ")[1])! }
+    var status: Int { Int(head.status.code) }
+    var headers: HTTPHeaders { head.headers }
 
-    func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
+    func header(_ name: String) -> String? { head.headers.first(name: name) }
 }
 
 /// One raw TCP connection to the server: what is sent is exactly the bytes a test writes, so
-/// malformed requests and pipelining can be expressed directly.
+/// malformed requests and pipelining can be expressed directly. What comes back is decoded by
+/// NIO's `HTTPResponseDecoder` in the connection's pipeline. The decoder must know the request of
+/// every response it may get (an answer to HEAD has no body): `send` tells it one per request line
+/// the text holds, at least one. More than the server answers is harmless; an answer without a
+/// request is the decoder's error, and so a test failure.
 final class RawConnection {
-    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private var pending = ""
+    private var inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
     private(set) var closedByServer = false
 
-    private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>)
-    {
+    private init(
+        inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+    ) {
         self.inbound = inbound.makeAsyncIterator()
         self.outbound = outbound
     }
@@ -81,7 +84,11 @@ final class RawConnection {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        RawRequestWriter(), ByteToMessageHandler(HTTPResponseDecoder()),
+                    ])
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
@@ -90,15 +97,29 @@ final class RawConnection {
     }
 
     func send(_ text: String) async throws {
-        try await outbound.write(ByteBuffer(string: text))
+        let method: HTTPMethod = text.hasPrefix("HEAD ") ? .HEAD : .GET
+        let requests = max(1, text.split(separator: "HTTP/", omittingEmptySubsequences: false).count - 1)
+        let head = HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/"))
+        try await outbound.write(contentsOf: Array(repeating: head, count: requests))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
     }
 
-    /// Reads one complete response (head plus `content-length` bytes of body).
+    /// Reads the next complete response (head, then its body as framed by the server).
     func readResponse() async throws -> ReceivedResponse {
-        while true {
-            if let response = takeResponse() { return response }
-            guard try await readMore() else { throw ConnectionClosed(received: pending) }
+        var head: HTTPResponseHead?
+        var body = ByteBuffer()
+        while let part = try await inbound.next() {
+            switch part {
+            case .head(let received):
+                head = received
+            case .body(var chunk):
+                body.writeBuffer(&chunk)
+            case .end:
+                if let head { return ReceivedResponse(head: head, body: String(buffer: body)) }
+            }
         }
+        closedByServer = true
+        throw ConnectionClosed()
     }
 
     /// Sends one request and reads its response.
@@ -107,51 +128,42 @@ final class RawConnection {
         return try await readResponse()
     }
 
-    /// Reads until the server closes the connection; returns everything not yet consumed.
-    func readUntilClosed() async throws -> String {
-        while try await readMore() {}
-        defer { pending = "" }
-        return pending
-    }
-
-    struct ConnectionClosed: Error { var received: String }
-
-    private func readMore() async throws -> Bool {
-        guard let chunk = try await inbound.next() else {
-            closedByServer = true
-            return false
-        }
-        pending += String(buffer: chunk)
-        return true
-    }
-
-    private func takeResponse() -> ReceivedResponse? {
-        guard let headEnd = pending.range(of: "\r\n\r\n") else { return nil }
-        let lines = pending[..<headEnd.lowerBound].components(separatedBy: "\r\n")
-        let headers = lines.dropFirst().map { line -> (String, String) in
-            let parts = line.split(separator: ":", maxSplits: 1)
-            return (String(parts[0]), parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
-        }
-        let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
-        let bodyStart = headEnd.upperBound
-        let available = pending.utf8[bodyStart...].count
-        // A HEAD answer carries content-length but no body: callers of HEAD use `readHead`.
-        guard available >= length || skipBodyOnce else { return nil }
-        let bodyLength = skipBodyOnce ? 0 : length
-        let bodyEnd = pending.utf8.index(bodyStart, offsetBy: bodyLength)
-        let response = ReceivedResponse(
-            statusLine: lines[0], headers: headers, body: String(pending[bodyStart..<bodyEnd]))
-        pending = String(pending[bodyEnd...])
-        skipBodyOnce = false
-        return response
-    }
-
-    private var skipBodyOnce = false
-
-    /// Reads a response to HEAD: its content-length describes the body GET would send.
+    /// Reads a response to HEAD (sent as such): its content-length describes the body GET would send.
     func readHead() async throws -> ReceivedResponse {
-        skipBodyOnce = true
-        return try await readResponse()
+        try await readResponse()
+    }
+
+    /// Reads responses until the server closes the connection; returns them (none: it just closed).
+    func readUntilClosed() async throws -> [ReceivedResponse] {
+        var responses: [ReceivedResponse] = []
+        while true {
+            do {
+                responses.append(try await readResponse())
+            } catch is ConnectionClosed {
+                return responses
+            }
+        }
+    }
+
+    /// The server closed the connection before a complete response.
+    struct ConnectionClosed: Error {}
+}
+
+/// Between NIO's response decoder and the socket: a request head only tells the decoder what the
+/// next answer responds to and goes no further; a body part is the test's raw bytes, sent as they are.
+private final class RawRequestWriter: ChannelOutboundHandler {
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head, .end:
+            promise?.succeed(())
+        case .body(.byteBuffer(let bytes)):
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .body(.fileRegion):
+            promise?.fail(ChannelError.operationUnsupported)
+        }
     }
 }
 

@@ -1,94 +1,17 @@
-"""Shared fixtures for the end-to-end tests: the real release binary, free loopback ports, and
-processes that are always stopped, whatever the test did."""
+"""Shared fixtures for the end-to-end tests: the real release binary and processes that are always
+stopped, whatever the test did. The helper functions are support.py's, re-exported here."""
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EPOCH_JSON_RE = re.compile(
-    r'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
+# The helpers live in support.py; test files import them from here as well.
+from support import (  # noqa: F401  (re-exported)
+    EPOCH_JSON_RE, REPO_ROOT, EpochProcess, free_port, git_short_rev, http_get, parse_json, wait_for_http,
 )
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """GET without raising on 4xx/5xx: (status, lower-cased headers, body)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
-
-
-def wait_for_http(url: str, timeout: float = 30.0, status: int = 200) -> bytes:
-    """Polls `url` until it answers `status`; returns the body. Fails the test on timeout."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            code, _, body = http_get(url, timeout=2)
-            if code == status:
-                return body
-            last = code
-        except (OSError, urllib.error.URLError) as error:
-            last = error
-        time.sleep(0.05)
-    pytest.fail(f"{url} did not answer {status} within {timeout}s (last: {last})")
-
-
-def git_short_rev() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-class EpochProcess:
-    """A running `epoch serve` on a loopback port; `stop()` drains it with SIGTERM."""
-
-    def __init__(self, binary: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"epoch-{self.port}.log"
-        self.log = open(self.log_path, "w+b")
-        self.process = subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> "EpochProcess":
-        wait_for_http(self.url + "/readyz", timeout)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +43,3 @@ def epoch_server(release_binary):
     for server in started:
         server.stop(signal.SIGKILL)
 
-
-def parse_json(body: bytes) -> dict:
-    return json.loads(body.decode())

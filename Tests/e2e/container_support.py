@@ -7,30 +7,23 @@ import json
 import os
 import re
 import socket
-import ssl
 import subprocess
 import tarfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# GET / answers this (the server's contract).
-EPOCH_JSON_RE = re.compile(
-    r'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
+import support
+
+# Re-exported for test_container.py and test_registry.py.
+from support import (  # noqa: F401
+    EPOCH_JSON_RE, REPO_ROOT, free_port, git_short_rev, http_get, port_open, wait_for_http,
 )
+
 NONROOT = 65532
-
-
-def git_rev() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, check=True,
-                          capture_output=True, text=True).stdout.strip()
 
 
 def rev() -> str:
     """The rev the image is tagged with: REV from make (mk/container.mk), else the checkout's."""
-    return os.environ.get("REV") or git_rev()
+    return os.environ.get("REV") or git_short_rev()
 
 
 def image_name() -> str:
@@ -48,14 +41,9 @@ def engine_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run(cmd: list[str], *, env: dict | None = None, check: bool = True, timeout: float = 180,
-        input: str | None = None, stdin=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env or engine_env(), cwd=REPO_ROOT,
-                          timeout=timeout, input=input, stdin=stdin)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
+def run(cmd: list[str], *, env: dict | None = None, **options) -> subprocess.CompletedProcess:
+    """support.run with the engine's environment (the project's containers.conf) by default."""
+    return support.run(cmd, env=env or engine_env(), **options)
 
 
 def podman(*args: str, check: bool = True, timeout: float = 180, store: list[str] | None = None,
@@ -66,44 +54,6 @@ def podman(*args: str, check: bool = True, timeout: float = 180, store: list[str
 def inspect(kind: str, name: str, store: list[str] | None = None) -> dict:
     out = podman(kind, "inspect", name, store=store).stdout
     return json.loads(out)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def http_get(url: str, *, timeout: float = 2, headers: dict | None = None,
-             context: ssl.SSLContext | None = None, method: str = "GET"):
-    """(status, headers, body) for any HTTP answer; raises OSError when nothing answers."""
-    req = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
-            return resp.status, resp.headers, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode(errors="replace")
-
-
-def wait_for_http(url: str, timeout: float = 15, want: int = 200, **kw):
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            answer = http_get(url, **kw)
-            if answer[0] == want:
-                return answer
-            last = answer[:1]
-        except OSError as e:
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer {want} within {timeout}s (last: {last})")
 
 
 def proc_status(pid: int) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Hostile input for test_fuzz.py: a seeded, reproducible generator of adversarial HTTP/1.1 requests,
-a strict parser of what the server answers, and an asyncio runner that plays every case on its own
+a strict parser of what the server answers (h11, in support.py), and an asyncio runner that plays every case on its own
 connection.
 
 Every `Case` says what a correct server does with it: `allowed` is the set of statuses the first
@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import socket
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from support import Response, parse_responses
+
 GOOD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: fuzz\r\n\r\n"
-STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9]{2}) [\x20-\x7e]*\r\n")
-HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*\r\n")
 PARSE_ERROR = frozenset({400})
 TOO_BIG = frozenset({400, 413, 414, 431})
 UNITS = ["sec", "ms", "us", "ns"]
@@ -40,13 +39,20 @@ class Case:
     all_ok: bool = False  # every response must be a 200 (pipelined valid requests)
     head: bool = False  # a HEAD request: its response has no body
     half_close: bool = True
+    valid_prefix: int = 0  # leading valid requests before malformed bytes (pipelined garbage)
 
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+    @property
+    def expectation(self) -> str:
+        """What the bytes are, as the report counts them: "valid" (every answer a 200), "malformed"
+        (bad syntax, or a request the server must refuse: another method, a bad unit, over a
+        limit; past `valid_prefix` answers: a 4xx or a close, nothing else), or "either" (RFC 9112
+        lets a server accept or reject them, e.g. HTTP/1.2, a bare-LF head, an unknown path's 404;
+        never a 5xx)."""
+        if self.valid_prefix:
+            return "malformed"
+        if self.allowed == frozenset({200}):
+            return "valid"
+        return "either" if 200 in self.allowed else "malformed"
 
 
 @dataclass
@@ -262,56 +268,12 @@ def _paths(rng, index):
 def _pipelined_garbage(rng, index):
     garbage = rng.choice([rng.randbytes(rng.randint(1, 500)), b"\x00\x01\x02", b"GET / HTTP/9.9\r\n\r\n",
                           b"FOO BAR BAZ\r\n\r\n", b"\r\n\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"])
-    return Case(index, "pipelined-garbage", GOOD + garbage, True, frozenset({200}), max_responses=2)
+    return Case(index, "pipelined-garbage", GOOD + garbage, True, frozenset({200}), max_responses=2, valid_prefix=1)
 
 
 def _pipelined_valid(rng, index):
     count = rng.randint(2, 30)
     return Case(index, "pipelined-valid", GOOD * count, True, frozenset({200}), max_responses=count, all_ok=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# The strict response parser
-
-
-def parse_responses(data: bytes, ended_by_eof: bool, first_is_head: bool) -> tuple[list[Response], str | None]:
-    """Splits what the server sent into responses; returns them and the first framing problem."""
-    responses: list[Response] = []
-    offset = 0
-    while offset < len(data):
-        match = STATUS_LINE.match(data, offset)
-        if not match:
-            return responses, f"bad status line at byte {offset}: {data[offset:offset + 60]!r}"
-        offset = match.end()
-        headers: dict[str, str] = {}
-        while True:
-            if data.startswith(b"\r\n", offset):
-                offset += 2
-                break
-            line = HEADER_LINE.match(data, offset)
-            if not line:
-                return responses, f"bad header line at byte {offset}: {data[offset:offset + 60]!r}"
-            name = line.group(1).decode().lower()
-            if name in headers and name == "content-length":
-                return responses, "two content-length fields"
-            headers[name] = line.group(2).decode("latin-1")
-            offset = line.end()
-        status = int(match.group(1))
-        no_body = (first_is_head and not responses) or status in (204, 304) or 100 <= status < 200
-        if no_body:
-            body = b""
-        elif "content-length" in headers:
-            if not headers["content-length"].isdigit():
-                return responses, f"bad content-length {headers['content-length']!r}"
-            length = int(headers["content-length"])
-            if len(data) - offset < length:
-                return responses, f"body shorter than its content-length ({len(data) - offset} < {length})"
-            body = data[offset:offset + length]
-            offset += length
-        else:
-            return responses, f"{status} response without content-length (unframed)"
-        responses.append(Response(status, headers, body))
-    return responses, None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -357,7 +319,7 @@ async def play(case: Case, port: int, read_timeout: float) -> Outcome:
             received += chunk
             if not case.half_close and case.all_ok:
                 # Kept-alive valid requests: done once every response has arrived.
-                responses, problem = parse_responses(bytes(received), False, case.head)
+                responses, problem = parse_responses(bytes(received), methods(case), ended_by_eof=False)
                 if problem is None and len(responses) >= case.max_responses:
                     outcome.ending = "answered"
                     break
@@ -371,9 +333,13 @@ async def play(case: Case, port: int, read_timeout: float) -> Outcome:
     return outcome
 
 
+def methods(case: Case) -> list[str]:
+    return ["HEAD", "GET"] if case.head else ["GET"]
+
+
 def judge(outcome: Outcome, received: bytes) -> None:
     case = outcome.case
-    responses, problem = parse_responses(received, outcome.ending == "eof", case.head)
+    responses, problem = parse_responses(received, methods(case), ended_by_eof=outcome.ending == "eof")
     outcome.responses = responses
     if problem:
         outcome.problems.append(f"malformed response: {problem}")
@@ -390,10 +356,10 @@ def judge(outcome: Outcome, received: bytes) -> None:
         outcome.problems.append(f"statuses {[r.status for r in responses]}, expected all 200")
     if len(responses) > case.max_responses:
         outcome.problems.append(f"{len(responses)} responses, at most {case.max_responses} expected")
-    for position, response in enumerate(responses[:-1]):
-        if response.headers.get("connection", "").lower() == "close":
-            outcome.problems.append(f"response {position + 1} said connection: close, yet more followed")
-            break
+    if case.expectation == "malformed":
+        for response in responses[case.valid_prefix:]:
+            if not 400 <= response.status < 500:
+                outcome.problems.append(f"{response.status} to malformed bytes (a 4xx or a close expected)")
     if outcome.ending == "timeout":
         if case.half_close:
             outcome.problems.append("connection still open after the client half-closed it")
@@ -427,6 +393,34 @@ def summarize(outcomes: list[Outcome]) -> dict:
         "endings": dict(endings),
         "failed_cases": len(failed),
     }
+
+
+def answer_of(outcome: Outcome) -> str:
+    """What the class report counts for one case: the statuses of its answers to the malformed part
+    (or to all of it), or how the connection ended without one."""
+    responses = outcome.responses[outcome.case.valid_prefix:] if outcome.case.expectation == "malformed" \
+        else outcome.responses
+    if responses:
+        return "+".join(str(r.status) for r in responses[:3]) + ("+..." if len(responses) > 3 else "")
+    return f"closed, no answer ({outcome.ending})"
+
+
+def by_class(outcomes: list[Outcome]) -> dict[str, dict]:
+    """Per category: how many cases were malformed, valid or either, and what each kind got."""
+    report: dict[str, dict] = {}
+    for outcome in outcomes:
+        case = outcome.case
+        row = report.setdefault(case.category, {"cases": 0, "malformed": 0, "valid": 0, "either": 0,
+                                                "got": {"malformed": Counter(), "valid": Counter(), "either": Counter()}})
+        row["cases"] += 1
+        row[case.expectation] += 1
+        answer = answer_of(outcome)
+        if case.expectation == "valid" and outcome.responses:
+            answer = "all 200" if all(r.status == 200 for r in outcome.responses) else answer
+        row["got"][case.expectation][answer] += 1
+    for row in report.values():
+        row["got"] = {kind: dict(counter.most_common(6)) for kind, counter in row["got"].items() if counter}
+    return dict(sorted(report.items()))
 
 
 def describe(outcome: Outcome) -> str:

@@ -8,25 +8,21 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import yaml
 
+# Re-exported for test_k8s.py.
+from support import EPOCH_JSON_RE, free_port, http_get, make_ca_pem, make_tls_files, run, wait_for_http  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS = ("staging", "production", "canary")
-# GET / answers this (the server's contract).
-EPOCH_JSON_RE = re.compile(
-    r'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
-)
 KUBECTL_MIN_MINOR = 27
 
 
@@ -50,16 +46,6 @@ def kubectl() -> str:
     venv = REPO_ROOT / ".venv" / "bin" / "kubectl"
     assert venv.exists(), "no kubectl >= 1.27 on PATH and none in .venv: run make deps"
     return str(venv)
-
-
-def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None,
-        check: bool = True, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd or REPO_ROOT,
-                          timeout=timeout, input=input)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
 
 
 @functools.cache
@@ -89,41 +75,15 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def parse_duration(text: str) -> float:
-    """`4s`, `1m30s`, `250ms` (the server's duration flags) -> seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    assert parts and "".join(n + u for n, u in parts) == text, f"not a duration: {text!r}"
-    return sum(float(n) * units[u] for n, u in parts)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 2) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def wait_for_http(url: str, timeout: float) -> tuple[int, str]:
-    """Polls until the URL answers 200; returns (status, body). Fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            status, body = http_get(url)
-            if status == 200:
-                return status, body
-            last = (status, body)
-        except OSError as e:  # refused, reset, timed out while the container starts
-            last = e
-        time.sleep(0.25)
-    raise AssertionError(f"{url} did not answer 200 within {timeout}s (last: {last!r})")
+    """Seconds of a duration as the server reads it (Sources/EpochCore/DurationText.swift): one
+    number and one unit (`4s`, `250ms`, `1.5m`), or a bare 0. `1m30s` is no duration to the server,
+    so none here either: raises ValueError."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    match = re.fullmatch(r"([+-]?)(?:(0)|([0-9.]+)(ns|us|µs|ms|s|m|h))", text)
+    if not match:
+        raise ValueError(f"not a duration the server accepts: {text!r}")
+    sign, zero, number, unit = match.groups()
+    return 0.0 if zero else float(sign + number) * units[unit]
 
 
 def podman_env() -> dict:
@@ -140,20 +100,6 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
 # A fake API server that enforces a rendered Role, for the deployer's end-to-end test
 # ------------------------------------------------------------------------------------------------
 NON_RESOURCE_PREFIXES = ("/api", "/apis", "/version", "/openapi")  # system:discovery allows these
-
-
-def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1, signed by it: (ca.crt, server.crt, server.key)."""
-    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
-    key, csr, crt, ext = directory / "server.key", directory / "server.csr", directory / "server.crt", directory / "san.ext"
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-cluster-ca",
-         "-days", "1", "-keyout", str(ca_key), "-out", str(ca_crt)])
-    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", str(key), "-out", str(csr)])
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(crt)])
-    return ca_crt, crt, key
 
 
 class FakeAPIServer:

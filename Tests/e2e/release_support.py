@@ -14,6 +14,7 @@ Only what release.yml uses is emulated, and anything else fails loudly instead o
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from support import make_ca_pem
 
 
 def load_workflow(path: Path) -> dict:
@@ -473,15 +476,7 @@ def split_namespace(args: list[str]) -> tuple[str | None, list[str]]:
 
 def make_ca_b64(workdir: Path) -> str:
     """A real self-signed certificate, base64-encoded PEM, as KUBE_CA carries it."""
-    key, crt = workdir / "ca.key", workdir / "ca.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=fake-cluster-ca"],
-        check=True, capture_output=True,
-    )
-    import base64
-
-    return base64.b64encode(crt.read_bytes()).decode()
+    return base64.b64encode(make_ca_pem()).decode()
 
 
 def clean_env(extra_path: list[Path]) -> dict[str, str]:

@@ -10,7 +10,8 @@
   (`python rollout_support.py load ...`) so that it owns a core's worth of Python; SIGUSR1 asks it to
   stop once it has sent at least --min-requests; --max-requests and --max-seconds bound it anyway.
 - `rollout()`: two `epoch serve` instances behind nginx, replaced one at a time the way Kubernetes does
-  it (or, for the control run, killed), while `load` runs; returns the figures.
+  it: the kill signal and the endpoint change at the same moment (SIGTERM, relying on the server's
+  drain; SIGKILL for the control run), while `load` runs; returns the figures.
 """
 from __future__ import annotations
 
@@ -29,13 +30,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import free_port, http_get, wait_for_http
+import h11
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support import EPOCH_JSON_RE, REPO_ROOT, Response, ResponseReader, free_port, http_get, wait_for_http
+
 NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "rollout.conf.template"
-EPOCH_BODY_RE = re.compile(
-    rb'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
-)
 
 
 def log(message: str) -> None:
@@ -97,11 +96,19 @@ class Nginx:
     def set_upstreams(self, ports: list[int]) -> None:
         """Rewrites the endpoint list, reloads (SIGHUP), and waits until fresh connections only reach
         `ports`: the old worker finishes its in-flight requests and exits on its own."""
-        log(f"nginx: endpoints {self.upstreams} -> {ports}: reload")
+        self.prepare_upstreams(ports)
+        self.reload()
+        self.wait_serving(ports)
+
+    def prepare_upstreams(self, ports: list[int]) -> None:
+        """Writes and checks the next endpoint list; `reload()` makes it live (nginx -t takes tens of
+        milliseconds, which must not come between a kill signal and the reload)."""
+        log(f"nginx: endpoints {self.upstreams} -> {ports}")
         self._write_upstreams(ports)
         self.test_config()
+
+    def reload(self) -> None:
         self.process.send_signal(signal.SIGHUP)
-        self.wait_serving(ports)
 
     def wait_serving(self, ports: list[int], timeout: float = 30.0) -> None:
         """Until a row of fresh-connection requests has been answered only by `ports` (round robin
@@ -177,35 +184,23 @@ class StaleConnection(Exception):
     while idle): RFC 9112 section 9.3.1 lets a client retry an idempotent request on a new one."""
 
 
-async def _read_response(reader: asyncio.StreamReader, reused: bool) -> tuple[int, dict[str, str], bytes]:
-    try:
-        status_line = await reader.readline()
-    except (ConnectionResetError, BrokenPipeError) as error:
-        if reused:
-            raise StaleConnection(type(error).__name__) from error
-        raise
-    if not status_line:
-        if reused:
-            raise StaleConnection("EOF")
-        raise ConnectionAbortedError("EOF before a response")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise ValueError(f"bad status line {status_line[:80]!r}")
-    status = int(parts[1])
-    headers: dict[str, str] = {}
-    while True:
-        line = await reader.readline()
-        if not line.endswith(b"\n"):
-            raise ConnectionAbortedError("EOF inside the response head")
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = headers.get("content-length")
-    if length is None:
-        raise ValueError("response without content-length")
-    body = await reader.readexactly(int(length))
-    return status, headers, body
+async def _read_response(reader: asyncio.StreamReader, parser: ResponseReader, reused: bool) -> Response:
+    """The next response on the connection, parsed by h11 (support.ResponseReader)."""
+    received = False
+    while (response := parser.next()) is None:
+        try:
+            data = await reader.read(65536)
+        except (ConnectionResetError, BrokenPipeError) as error:
+            if reused and not received:
+                raise StaleConnection(type(error).__name__) from error
+            raise
+        if not data:
+            if reused and not received:
+                raise StaleConnection("EOF")
+            raise ConnectionAbortedError("EOF before a complete response")
+        received = True
+        parser.feed(data)
+    return response
 
 
 async def run_load(url: str, rate: float, connections: int, min_requests: int, max_requests: int,
@@ -218,7 +213,6 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
     reused keep-alive connection turned out closed before any response byte goes once more on a
     new connection, as HTTP clients do (the peer had closed the idle connection; nothing was lost)."""
     host, port = url.removeprefix("http://").rstrip("/").split(":")
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: epoch-rollout-load\r\n\r\n".encode()
     result = LoadResult()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,7 +235,7 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
             result.first_failures.append((round(time.monotonic(), 3), kind, what))
 
     async def worker() -> None:
-        reader = writer = None
+        reader = writer = parser = None
         reused = False
         while True:
             when = take_slot()
@@ -256,10 +250,12 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
                 try:
                     if writer is None:
                         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+                        parser = ResponseReader()
                         result.connects += 1
                         reused = False
-                    writer.write(request)
-                    status, headers, body = await asyncio.wait_for(_read_response(reader, reused), timeout)
+                    writer.write(parser.expect("GET", path, f"{host}:{port}", [("User-Agent", "epoch-rollout-load")]))
+                    response = await asyncio.wait_for(_read_response(reader, parser, reused), timeout)
+                    status, headers, body = response.status, response.headers, response.body
                     break
                 except StaleConnection:
                     writer.transport.abort()
@@ -268,7 +264,7 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
                         result.stale_retries += 1
                         continue
                     error_kind = "StaleConnection"
-                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+                except (OSError, asyncio.TimeoutError, h11.ProtocolError) as error:
                     error_kind = f"{type(error).__name__}: {error}"
                 result.connection_errors += 1
                 result.errors[error_kind.split(":")[0]] += 1
@@ -288,7 +284,7 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
             if "," in upstream:  # nginx tried more than one instance
                 result.proxy_retried += 1
             if 200 <= status < 300:
-                if EPOCH_BODY_RE.match(body):
+                if EPOCH_JSON_RE.match(body.decode("latin-1")):
                     result.ok += 1
                 else:
                     result.bad_body += 1
@@ -296,9 +292,9 @@ async def run_load(url: str, rate: float, connections: int, min_requests: int, m
             else:
                 result.non_2xx += 1
                 fail("status", f"{status} from {upstream}: {body[:120].decode('latin-1')}")
-            if headers.get("connection", "").lower() == "close":
+            if parser.must_close:
                 writer.close()
-                reader = writer = None
+                reader = writer = parser = None
         if writer is not None:
             writer.close()
 
@@ -388,19 +384,23 @@ def start_instance(binary: Path, name: str, workdir: Path, shutdown_delay: str) 
 
 def rollout(binary: Path, workdir: Path, mode: str = "graceful", rate: float = 2500, connections: int = 16,
             min_requests: int = 25_000, max_requests: int = 60_000, max_seconds: float = 60,
-            prestop: float = 1.0, shutdown_delay: str = "1s", progress: bool = False) -> dict:
-    """Runs the load through nginx over two instances and replaces both, one at a time.
+            shutdown_delay: str = "1s", progress: bool = False) -> dict:
+    """Runs the load through nginx over two instances and replaces both, one at a time, the way a
+    Kubernetes rolling update does: start the new instance, wait for its /readyz, then the race
+    Kubernetes really has: the old pod's kill signal and its removal from the endpoints travel at
+    the same time. Here the signal goes first and nginx reloads right after it (the new endpoint
+    list was written and checked beforehand), with no preStop: only the server's own drain
+    (`--shutdown-delay`: keep serving while the endpoint change takes effect) stands between the
+    signal and dropped requests.
 
-    mode "graceful" (what Kubernetes does with our Deployment): start the new instance, wait for its
-    /readyz, take the old one out of rotation (rewrite the endpoints, reload nginx), wait the preStop
-    delay, SIGTERM it and wait for its exit (code 0 expected).
-    mode "sigkill" (the control run): start the new instance and wait for its /readyz, then SIGKILL
-    the old one while it is still in rotation; the next replacement does not wait for the endpoint
-    update, which comes only after both old instances were killed. While one endpoint is dead nginx
-    retries its requests on the other (visible as proxy_retried and nginx upstream errors); while
-    both are, clients get 502s.
+    mode "graceful": that signal is SIGTERM (exit code 0 expected).
+    mode "sigkill" (the control run): the same timing with SIGKILL, i.e. a server that does not
+    drain. The requests nginx still sends to it before its reload takes effect, and those in
+    flight, fail: nginx retries them on another instance where it can (proxy_next_upstream), and
+    logs each failed attempt.
     """
-    if mode not in ("graceful", "sigkill"):
+    signals = {"graceful": signal.SIGTERM, "sigkill": signal.SIGKILL}
+    if mode not in signals:
         raise ValueError(mode)
     workdir.mkdir(parents=True, exist_ok=True)
     olds: list[Instance] = []
@@ -417,22 +417,14 @@ def rollout(binary: Path, workdir: Path, mode: str = "graceful", rate: float = 2
         for index, old in enumerate(olds, start=1):
             new = start_instance(binary, f"new{index}", workdir, shutdown_delay)
             new_instances.append(new)
-            if mode == "graceful":
-                others = [i.port for i in instances if i is not old]
-                nginx.set_upstreams(others + [new.port])  # endpoint removal: the old pod leaves rotation
-                instances[instances.index(old)] = new
-                log(f"{old.name}: preStop {prestop}s, then SIGTERM")
-                time.sleep(prestop)
-                old.process.send_signal(signal.SIGTERM)
-            else:
-                log(f"{old.name}: SIGKILL while still in rotation")
-                old.process.send_signal(signal.SIGKILL)
-                time.sleep(prestop)
+            instances[instances.index(old)] = new
+            nginx.prepare_upstreams([i.port for i in instances])
+            log(f"{old.name}: {signals[mode].name} and the endpoint change (nginx reload) at once")
+            old.process.send_signal(signals[mode])
+            nginx.reload()
+            nginx.wait_serving([i.port for i in instances])
             old.exit_code = old.process.wait(timeout=60)
             log(f"{old.name}: exited with {old.exit_code}")
-        if mode == "sigkill":
-            # The endpoint update comes only now, as after a crash-replace that did not wait for it.
-            nginx.set_upstreams([new.port for new in new_instances])
         rollout_finished = time.monotonic()
         time.sleep(1.0)  # steady load on the new pair
         figures = load.finish()
@@ -461,6 +453,9 @@ def rollout(binary: Path, workdir: Path, mode: str = "graceful", rate: float = 2
         "nginx_upstream_errors": len(re.findall(r"\[error\].*upstream", errors)),
         "nginx_error_sample": [line for line in errors.splitlines() if "[error]" in line][:5],
     })
+    # Every failed attempt, whether nginx hid it from the client by a retry or not.
+    figures["failed_attempts"] = (figures["nginx_upstream_errors"] + figures["non_2xx"]
+                                  + figures["connection_errors"] + figures["bad_body"])
     return figures
 
 

@@ -69,6 +69,11 @@ def test_invalid_values_exit_2_with_one_line_naming_the_option(release_binary):
         (["serve", "--shutdown-delay", "soon"], {}, "--shutdown-delay"),
         (["serve", "--log-level", "loud"], {}, "--log-level"),
         (["serve", "--threads", "0"], {}, "--threads"),
+        (["serve", "--host", "localhost"], {}, "--host"),  # a name, not an address literal
+        (["serve", "--host", "256.0.0.1"], {}, "--host"),
+        (["serve", "--host", "127.0.0.1:8080"], {}, "--host"),
+        (["serve", "--host", "::1::2"], {}, "--host"),
+        (["serve"], {"EPOCH_HOST": "example.com"}, "EPOCH_HOST"),
         (["serve"], {"EPOCH_PORT": "eighty"}, "EPOCH_PORT"),
         (["serve"], {"EPOCH_SHUTDOWN_DELAY": "5 s"}, "EPOCH_SHUTDOWN_DELAY"),
     ]
@@ -78,6 +83,22 @@ def test_invalid_values_exit_2_with_one_line_naming_the_option(release_binary):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (args, result.stderr)
         assert option in lines[0] and lines[0].startswith("epoch: "), lines[0]
+        if option in ("--host", "EPOCH_HOST"):
+            assert "IPv4 or IPv6 address" in lines[0], lines[0]
+
+
+def test_host_takes_ipv4_and_ipv6_literals(release_binary):
+    """The control of the --host cases above: address literals pass the parse (and bind)."""
+    for host in ("127.0.0.1", "::1", "0:0:0:0:0:0:0:1"):
+        port = free_port()
+        proc = subprocess.Popen([str(release_binary), "serve", "--host", host, "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/readyz"
+            wait_for_http(url, timeout=15)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, proc.stderr.read()
 
 
 def test_an_occupied_port_is_one_line_and_exit_1(release_binary):

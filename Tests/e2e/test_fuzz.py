@@ -9,28 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import resource
 import socket
+import struct
 import time
 
 import pytest
 
 from conftest import EPOCH_JSON_RE, EpochProcess, http_get
-from fuzz_support import Case, describe, generate, judge, parse_responses, play, run_cases, summarize, Outcome
+from fuzz_support import GOOD, Case, Outcome, by_class, describe, generate, judge, run_cases, summarize
+from support import parse_responses, rss_kib
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
 CASES = int(os.environ.get("FUZZ_CASES", "12000"))
 REQUEST_TIMEOUT = 2.0  # --request-timeout of the server under test
 IDLE_TIMEOUT = 4.0  # --idle-timeout: half-open connections that never send are closed by it
 FLOOD = 1500
-
-
-def rss_kib(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 def assert_serves(server: EpochProcess) -> None:
@@ -67,6 +61,10 @@ def corpus(server) -> list[Outcome]:
     summary = summarize(outcomes)
     summary.update(seed=SEED, seconds=round(time.monotonic() - started, 1))
     print(f"\n=== fuzz corpus ===\n{json.dumps(summary, indent=1)}")
+    print("=== per class: cases (malformed / valid / either) and what each kind got ===")
+    for category, row in by_class(outcomes).items():
+        print(f"{category:19} {row['cases']:5} ({row['malformed']} / {row['valid']} / {row['either']}): "
+              + "; ".join(f"{kind} -> {got}" for kind, got in row["got"].items()))
     return outcomes
 
 
@@ -92,7 +90,11 @@ def test_the_checker_rejects_broken_answers():
     ok = Outcome(complete, ending="eof")
     judge(ok, bad_request)
     assert ok.problems == []
-    assert len(parse_responses(good * 3, True, False)[0]) == 3
+    assert len(parse_responses(good * 3, ["GET"])[0]) == 3
+    # A malformed case answered 200 is caught, even where the status set would allow it.
+    garbage = Outcome(Case(0, "t", GOOD + b"\x00", True, frozenset({200}), max_responses=2, valid_prefix=1), ending="eof")
+    judge(garbage, good + good)
+    assert any("200 to malformed bytes" in problem for problem in garbage.problems), garbage.problems
 
 
 def test_every_complete_request_gets_a_well_formed_answer(corpus):
@@ -103,6 +105,19 @@ def test_every_complete_request_gets_a_well_formed_answer(corpus):
     # The corpus did exercise both sides: valid requests were answered 200, bad ones 4xx.
     statuses = {response.status for outcome in corpus for response in outcome.responses}
     assert 200 in statuses and 400 in statuses
+
+
+def test_per_class_malformed_gets_4xx_or_close_and_valid_gets_200(corpus):
+    """Class by class, what the report above counts: every malformed input got a 4xx or a close,
+    every valid one a 200 (and the corpus holds both kinds)."""
+    report = by_class(corpus)
+    for category, row in report.items():
+        for answer in row["got"].get("malformed", {}):
+            assert answer.startswith("closed") or all(part.startswith("4") for part in answer.rstrip("+.").split("+")), (
+                category, answer)
+        assert set(row["got"].get("valid", {})) <= {"all 200"}, (category, row["got"]["valid"])
+    assert sum(row["malformed"] for row in report.values()) > 0.7 * len(corpus)
+    assert sum(row["valid"] for row in report.values()) > 0.05 * len(corpus)
 
 
 def test_the_server_survives_the_corpus_with_its_memory(server, corpus):
@@ -177,34 +192,123 @@ def test_slowloris_and_half_open_connections_are_closed(server, corpus):
     assert_serves(server)
 
 
-def test_a_flood_of_idle_connections_does_not_stop_get(release_binary):
+def raise_nofile_limit(wanted: int) -> None:
+    """The flood needs more descriptors than the default 1024; the server inherits the limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < FLOOD + 200:
-        assert hard == resource.RLIM_INFINITY or hard >= FLOOD + 200, f"RLIMIT_NOFILE hard limit {hard} < {FLOOD + 200}"
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else FLOOD + 1000, hard))
-    # The server inherits the raised limit; the default idle timeout (75 s) keeps the flood open.
+    if soft < wanted:
+        assert hard == resource.RLIM_INFINITY or hard >= wanted, f"RLIMIT_NOFILE hard limit {hard} < {wanted}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else wanted + 800, hard))
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed (or reset) this connection, without waiting."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_a_flood_of_idle_connections_does_not_stop_get(release_binary):
+    """FLOOD connections that never finish a request, held open. Each one is either accepted (the
+    server holds it) or refused (the connect fails, or the server closes it at once: a connection
+    cap). Whichever the server does, it stays up, and once the flood is gone it answers at once;
+    with no refusals it must answer GET / during the flood too."""
+    raise_nofile_limit(FLOOD + 200)
+    # The default idle timeout (75 s) keeps the flood open.
     server = EpochProcess(release_binary, "--threads", "2").wait_ready()
     sockets: list[socket.socket] = []
+    connect_failed = 0
     try:
         for index in range(FLOOD):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            except OSError:
+                connect_failed += 1
+                continue
             if index % 3 == 1:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # an unfinished head
+                try:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # an unfinished head
+                except OSError:
+                    pass  # closed at accept: counted below
             sockets.append(sock)
         time.sleep(0.5)
-        # The server accepted them (they are not waiting in the listen backlog): it holds a
-        # descriptor for each.
+        closed = sum(1 for sock in sockets if closed_by_server(sock))
+        accepted, refused = len(sockets) - closed, connect_failed + closed
+        # The server holds a descriptor for each connection it kept (they are not waiting in the
+        # listen backlog).
         held = len(os.listdir(f"/proc/{server.process.pid}/fd"))
-        print(f"\nflood: {len(sockets)} idle connections open, the server holds {held} descriptors")
-        assert held >= FLOOD
-        for _ in range(20):
-            assert_serves(server)
-        assert sum(1 for sock in sockets if sock.fileno() >= 0) == FLOOD
+        during = None
+        try:
+            during = http_get(server.url + "/", timeout=5)[0]
+        except OSError as error:
+            during = f"{type(error).__name__}"
+        print(f"\nflood: {FLOOD} connections: {accepted} accepted and held open, {refused} refused "
+              f"({connect_failed} at connect, {closed} closed by the server); the server holds {held} descriptors; "
+              f"GET / during the flood: {during}; RSS {rss_kib(server.process.pid)} KiB")
+        assert accepted + refused == FLOOD
+        assert held >= accepted
+        assert server.process.poll() is None, "the server died under the flood"
+        if refused == 0:
+            for _ in range(20):
+                assert_serves(server)
     finally:
         for sock in sockets:
             sock.close()
-        assert_no_crash_output(server)
-        assert server.stop() == 0
+    time.sleep(0.5)
+    assert_serves(server)
+    assert_no_crash_output(server)
+    assert server.stop() == 0
+
+
+PIPELINE_CONNECTIONS = 4
+PIPELINE_BYTES = 4 * 1024 * 1024  # per connection: ~76,000 requests, ~15 MB of answers
+
+
+def test_a_client_that_pipelines_without_reading(release_binary):
+    """PIPELINE_CONNECTIONS clients each send PIPELINE_BYTES of pipelined GET / and never read an
+    answer. A server with backpressure stops reading once its answers back up (the send then stalls
+    here); one without queues every answer in memory. Either way it must survive and answer a
+    normal client meanwhile; the figures (bytes it took, RSS) are printed."""
+    server = EpochProcess(release_binary, "--threads", "2").wait_ready()
+    pid = server.process.pid
+    before = rss_kib(pid)
+    chunk = GOOD * (65536 // len(GOOD))
+    sockets: list[socket.socket] = []
+    taken: list[int] = []
+    try:
+        for _ in range(PIPELINE_CONNECTIONS):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sockets.append(sock)
+            sock.settimeout(2.0)  # a send that stalls this long: the server stopped reading
+            total = 0
+            while total < PIPELINE_BYTES:
+                try:
+                    total += sock.send(chunk)
+                except (socket.timeout, OSError):
+                    break
+            taken.append(total)
+        time.sleep(1.0)
+        loaded = rss_kib(pid)
+        assert_serves(server)  # a normal client is answered while the answers pile up
+    finally:
+        for sock in sockets:  # abort: never read what was sent back
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    peak = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM:")))
+    stalled = sum(1 for total in taken if total < PIPELINE_BYTES)
+    print(f"\npipelining without reading: {PIPELINE_CONNECTIONS} connections took "
+          f"{[round(t / 2**20, 1) for t in taken]} MiB ({stalled} stalled: the server stopped reading); "
+          f"RSS before {before} KiB, loaded {loaded} KiB, peak (VmHWM) {peak} KiB, after the clients left {after} KiB")
+    assert_serves(server)
+    assert_no_crash_output(server)
+    assert server.stop() == 0
 
 
 def test_a_connect_request_gets_a_405_and_a_closed_connection(server):

@@ -16,16 +16,18 @@ import os
 import re
 import secrets
 import stat
+import subprocess
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from conftest import EpochProcess
 from deploy_support import kubeconfig_script
 from k8s_support import (
     EPOCH_JSON_RE, OVERLAYS, REPO_ROOT, free_port, http_get, kubectl, objects, one,
-    parse_duration, podman, render, run, selects, wait_for_http,
+    make_ca_pem, parse_duration, podman, render, run, selects, wait_for_http,
 )
 
 K8S_VERSIONS = ("1.30.0", "1.34.0")
@@ -177,12 +179,30 @@ def test_probes_hit_the_servers_endpoints_over_http(overlay: str) -> None:
     assert ready["periodSeconds"] == 2 and 1 <= ready["failureThreshold"] <= 2
 
 
-def test_probe_paths_are_routes_of_the_server() -> None:
-    """The probed paths are routes the server defines (Sources/EpochServer), not guesses."""
-    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "Sources" / "EpochServer").glob("*.swift"))
+def test_probe_paths_are_routes_of_the_server(release_binary) -> None:
+    """The probed paths answer 200 on the real server, started with the manifest's own settings."""
     c = container_of(deployment_of("production"))
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert f'"{c[probe]["httpGet"]["path"]}"' in sources, probe
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e and e["name"] not in ("EPOCH_HOST", "EPOCH_PORT")}
+    server = EpochProcess(release_binary, env=env)
+    try:
+        server.wait_ready()
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            path = c[probe]["httpGet"]["path"]
+            assert http_get(server.url + path)[0] == 200, f"{probe} {path}"
+        assert http_get(server.url + "/no-such-probe")[0] == 404, "the control: a path the server lacks"
+    finally:
+        server.stop()
+
+
+def test_duration_parsing_is_the_servers(release_binary) -> None:
+    """parse_duration reads what the server reads, and rejects what it rejects (`1m30s`)."""
+    assert parse_duration("4s") == 4 and parse_duration("250ms") == 0.25 and parse_duration("1.5m") == 90
+    for text in ("1m30s", "4", "s", "4 s", "4sec"):
+        with pytest.raises(ValueError):
+            parse_duration(text)
+        proc = subprocess.run([str(release_binary), "serve", "--shutdown-delay", text], capture_output=True,
+                              text=True, timeout=10)
+        assert proc.returncode == 2, (text, proc.returncode, proc.stderr)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -331,11 +351,8 @@ def test_canary_splits_production_traffic_without_stealing_its_pods() -> None:
 # scripts/kubeconfig
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ca_b64(tmp_path_factory) -> str:
-    d = tmp_path_factory.mktemp("ca")
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-cluster-ca", "-days", "1",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt")])
-    return base64.b64encode((d / "ca.crt").read_bytes()).decode()
+def ca_b64() -> str:
+    return base64.b64encode(make_ca_pem()).decode()
 
 
 def test_kubeconfig_is_private_valid_and_quiet(tmp_path: Path, ca_b64: str) -> None:
@@ -440,7 +457,7 @@ def test_podman_kube_play_serves_the_production_deployment(tmp_path: Path) -> No
 
     try:
         podman("kube", "play", str(manifest), timeout=180)
-        status, body = wait_for_http(f"http://127.0.0.1:{port}/", timeout=60)
+        body = wait_for_http(f"http://127.0.0.1:{port}/", timeout=60).decode()
         assert EPOCH_JSON_RE.match(body), body
         # The probes' paths answer 200 on the real server.
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from container_support import (
-    EPOCH_JSON_RE, REPO_ROOT, engine_env, free_port, git_rev, http_get, image_name, image_ref, inspect,
+    EPOCH_JSON_RE, REPO_ROOT, engine_env, free_port, git_short_rev, http_get, image_name, image_ref, inspect,
     listening_addresses, podman, port_open, rev, run, wait_for_http,
 )
 
@@ -92,7 +92,7 @@ def test_v2_requires_the_generated_credentials(registry) -> None:
     url = f"https://{registry['host']}/v2/"
     status, headers, _ = http_get(url, context=registry["tls"])
     assert status == 401
-    assert headers["WWW-Authenticate"].startswith("Basic "), headers["WWW-Authenticate"]
+    assert headers["www-authenticate"].startswith("Basic "), headers["www-authenticate"]
     assert http_get(url, context=registry["tls"], headers=basic("epoch", "wrong"))[0] == 401
     assert http_get(url, context=registry["tls"], headers=basic("epoch", registry["password"]))[0] == 200
     # plain HTTP on the TLS port is not served
@@ -119,18 +119,31 @@ def test_unauthenticated_push_is_refused_with_401(registry) -> None:
 
 @pytest.fixture(scope="module")
 def pushed(registry):
-    """podman login (password on stdin, into a test auth file), then `make push`."""
-    auth = registry["work"] / "auth.json"
-    env = engine_env({**registry["env"], "REGISTRY_AUTH_FILE": str(auth)})
-    with open(registry["state"] / "secret" / "password") as stdin:
-        run(["podman", "login", "--cert-dir", str(registry["cert_dir"]), "--username", "epoch",
-             "--password-stdin", registry["host"]], env=env, stdin=stdin)
+    """`make push` right after `make registry-up`, as the README says: no login of our own. It uses
+    the login registry-up made into its state directory (and the user's own podman login is not
+    consulted: REGISTRY_AUTH_FILE is unset)."""
+    auth = registry["state"] / "secret" / "auth.json"
+    env = {k: v for k, v in registry["env"].items() if k != "REGISTRY_AUTH_FILE"}
+    assert auth.exists(), "registry-up did not log in"
+    assert stat.S_IMODE(auth.stat().st_mode) == 0o600
     assert registry["password"] not in auth.read_text()  # stored base64-encoded, but never in clear
     digest_file = registry["work"] / "push-digest"
     push = make("push", f"REGISTRY={registry['host']}", f"IMAGE={image_name()}", f"REV={rev()}",
                 "BRANCH=registry-test-branch", f"PUSH_DIGEST_FILE={digest_file}", env=env)
     return {"auth": auth, "env": env, "digest": digest_file.read_text().strip(), "push": push,
             "ref_file": digest_file.parent / "push-ref"}
+
+
+def test_push_without_a_login_says_so(registry) -> None:
+    """The control of `pushed`: with an auth file that holds no login, make push stops and prints
+    the exact command that logs in."""
+    empty = registry["work"] / "empty-auth.json"
+    empty.write_text("{}")
+    proc = make("push", f"REGISTRY={registry['host']}", f"IMAGE={image_name()}", f"REV={rev()}",
+                env={**registry["env"], "REGISTRY_AUTH_FILE": str(empty)}, check=False)
+    assert proc.returncode != 0
+    assert f"not logged in to {registry['host']}" in proc.stderr, proc.stderr
+    assert "--password-stdin" in proc.stderr and registry["password"] not in proc.stdout + proc.stderr
 
 
 def test_authenticated_push_lands_under_rev_and_branch(registry, pushed) -> None:
@@ -148,7 +161,7 @@ def test_authenticated_push_lands_under_rev_and_branch(registry, pushed) -> None
         status, headers, _ = http_get(f"https://{registry['host']}/v2/{REPOSITORY}/manifests/{tag}",
                                       context=registry["tls"], method="HEAD",
                                       headers={**auth, "Accept": MANIFEST_TYPES})
-        assert status == 200 and headers["Docker-Content-Digest"] == digest, (tag, status, dict(headers))
+        assert status == 200 and headers["docker-content-digest"] == digest, (tag, status, dict(headers))
 
 
 def test_push_dry_run_prints_commands_and_pushes_nothing(registry) -> None:
@@ -193,9 +206,9 @@ def test_pulled_image_runs_and_serves(registry, pushed, clean_store) -> None:
     podman("run", "--detach", "--name", name, "--read-only", "--cap-drop=ALL",
            "--security-opt=no-new-privileges", "--publish", f"127.0.0.1:{port}:8080", ref, store=clean_store)
     try:
-        status, _, body = wait_for_http(f"http://127.0.0.1:{port}/", timeout=15)
+        body = wait_for_http(f"http://127.0.0.1:{port}/", timeout=15).decode()
         assert EPOCH_JSON_RE.match(body), body
-        assert f'"rev":"{git_rev()}"' in body, body
+        assert f'"rev":"{git_short_rev()}"' in body, body
         assert podman("stop", "--time", "20", name, store=clean_store).returncode == 0
         assert inspect("container", name, store=clean_store)["State"]["ExitCode"] == 0
     finally:

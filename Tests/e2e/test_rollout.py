@@ -1,5 +1,7 @@
-"""Rolling replacement under load through a real nginx (the engine of ingress-nginx), and a SIGKILL
-control run that must show failures (docs/reliability.md). The work is in rollout_support.py."""
+"""Rolling replacement under load through a real nginx (the engine of ingress-nginx): the kill signal
+sent at the moment of the endpoint change, as in Kubernetes. SIGTERM must drop nothing (the server's
+--shutdown-delay); a control run with SIGKILL at the same moment must show failures
+(docs/reliability.md). The work is in rollout_support.py."""
 from __future__ import annotations
 
 import shutil
@@ -10,6 +12,7 @@ from rollout_support import rollout
 
 CONNECTIONS = 16
 MIN_REQUESTS = 25_000  # the issue asks for at least 20,000
+FIGURES: dict[str, dict] = {}  # both runs', for the comparison printed last
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,13 +32,15 @@ def show(title: str, figures: dict) -> None:
           f"nginx retried {figures['proxy_retried']} requests on another instance, logged "
           f"{figures['nginx_upstream_errors']} upstream errors; client connections {figures['connects']}, "
           f"stale keep-alive retries {figures['stale_retries']}\n"
-          f"first failures: {figures['first_failures'][:3]}")
+          f"failed attempts (nginx upstream errors + client failures): {figures['failed_attempts']}\n"
+          f"first failures: {figures['first_failures'][:3]}; nginx: {figures['nginx_error_sample'][:2]}")
 
 
 def test_rolling_replacement_drops_no_request(release_binary, tmp_path):
     figures = rollout(release_binary, tmp_path, mode="graceful", connections=CONNECTIONS,
                       min_requests=MIN_REQUESTS, progress=True)
-    show("rolling replacement (graceful)", figures)
+    FIGURES["graceful"] = figures
+    show("rolling replacement (SIGTERM at the endpoint change, --shutdown-delay 1s)", figures)
     ports = figures["instance_ports"]
     assert figures["sent"] >= MIN_REQUESTS
     assert figures["ok"] == figures["sent"], figures["first_failures"]
@@ -46,6 +51,7 @@ def test_rolling_replacement_drops_no_request(release_binary, tmp_path):
     # Nothing was dropped behind nginx either: no request needed nginx's retry, no upstream error.
     assert figures["proxy_retried"] == 0
     assert figures["nginx_upstream_errors"] == 0, figures["nginx_error_sample"]
+    assert figures["failed_attempts"] == 0
     # The load really ran across the replacement: every instance, old and new, answered some of it,
     # and it started before the first replacement and ended after the last.
     for name, port in ports.items():
@@ -57,16 +63,27 @@ def test_rolling_replacement_drops_no_request(release_binary, tmp_path):
 
 
 def test_sigkill_control_run_shows_failures(release_binary, tmp_path):
-    """The same measurement, killing the old instances instead: it must see the damage, or the
-    graceful run's zeros prove nothing."""
+    """The same timing, with a server that does not drain (SIGKILL at the endpoint change): it must
+    see the damage, or the graceful run's zeros prove nothing."""
     figures = rollout(release_binary, tmp_path, mode="sigkill", connections=CONNECTIONS,
                       min_requests=MIN_REQUESTS, progress=True)
-    show("control run (SIGKILL while in rotation)", figures)
+    FIGURES["sigkill"] = figures
+    show("control run (SIGKILL at the endpoint change)", figures)
     assert figures["sent"] >= MIN_REQUESTS
     assert figures["old_exit_codes"] == [-9, -9]
-    # One dead endpoint: nginx retries its GETs on the other (hidden from clients, seen here) ...
-    assert figures["proxy_retried"] > 0
-    assert figures["nginx_upstream_errors"] > 0
-    # ... both dead: the clients get errors, which the graceful run must never show.
-    assert figures["non_2xx"] + figures["connection_errors"] > 0
-    assert figures["ok"] < figures["sent"]
+    # Requests nginx still sent to the killed instance failed: it retried the GETs it could on the
+    # other instance (hidden from the clients, seen in its log), and any it could not reached them.
+    assert figures["failed_attempts"] > 0, figures
+    assert figures["nginx_upstream_errors"] > 0, figures["nginx_error_sample"]
+
+
+def test_print_both_runs():
+    """The two runs side by side (they differ only in the signal)."""
+    rows = ["sent", "ok", "non_2xx", "connection_errors", "proxy_retried", "nginx_upstream_errors", "failed_attempts",
+            "stale_retries", "old_exit_codes"]
+    print("\n=== rollout: graceful vs control ===")
+    print(f"{'':24}{'SIGTERM (graceful)':>22}{'SIGKILL (control)':>22}")
+    for row in rows:
+        values = [str(FIGURES.get(mode, {}).get(row, "-")) for mode in ("graceful", "sigkill")]
+        print(f"{row:24}{values[0]:>22}{values[1]:>22}")
+    assert set(FIGURES) == {"graceful", "sigkill"}

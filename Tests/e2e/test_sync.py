@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from support import make_tls_files
+
 MS = 1_000_000
 
 
@@ -193,18 +195,8 @@ def test_https_urls_use_tls(release_binary, epoch_server):
 
 @pytest.fixture
 def https_sync_server(tmp_path):
-    """An https server with its own CA (openssl), answering /sync the way epoch does."""
-    ca_key, ca_pem = tmp_path / "ca.key", tmp_path / "ca.pem"
-    key, csr, cert = tmp_path / "server.key", tmp_path / "server.csr", tmp_path / "server.pem"
-    ext = tmp_path / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    quiet = {"check": True, "capture_output": True}
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
-                    "-keyout", ca_key, "-out", ca_pem], **quiet)
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                    "-keyout", key, "-out", csr], **quiet)
-    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
-                    "-days", "1", "-extfile", ext, "-out", cert], **quiet)
+    """An https server with its own CA (trustme), answering /sync the way epoch does."""
+    ca_pem, cert, key = make_tls_files(tmp_path, "127.0.0.1", "localhost")
 
     def answer(path):
         t2 = time.time_ns()
