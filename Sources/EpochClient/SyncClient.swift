@@ -24,7 +24,7 @@ public struct SamplingOptions: Sendable {
     public var dateHeader = false
     /// The longest a whole-second source is sampled: the bisection of its second boundary stops
     /// at the first round that would end later.
-    public var wholeSecondBudget: Duration = .seconds(5)
+    public var wholeSecondBudget: Duration = .seconds(4)
 
     public init() {}
 }
@@ -119,7 +119,8 @@ public enum SyncClient {
             if url.scheme == .https {
                 // The first exchange's socket times would include the TLS handshake, which runs
                 // before the request is written: spend it on an exchange that is not sampled.
-                _ = try await connection.send(options.dateHeader ? "/" : "/healthz", method: .HEAD)
+                _ = try await connection.send(
+                    options.dateHeader ? "/" : "/healthz", method: options.dateHeader ? .HEAD : .GET)
             }
             if options.dateHeader {
                 var sampler = WholeSecondSampler(

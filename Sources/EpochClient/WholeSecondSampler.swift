@@ -26,6 +26,7 @@ struct WholeSecondSampler {
     let started: ContinuousClock.Instant
     private(set) var interval: WholeSecondInterval?
     private(set) var revision: String?
+    private var roundTrips: [Int64] = []
 
     init(
         url: ServiceURL, path: String, method: HTTPMethod, reading: Reading, clock: WallClock, budget: Duration,
@@ -41,14 +42,16 @@ struct WholeSecondSampler {
         if interval == nil { try await probe(&connection) }
         let deadline = started + budget
         while let current = interval {
-            let roundTrip = max(current.minimumRoundTrip, 100_000)
+            // The typical round trip, not the best: on a loaded machine most probes take longer,
+            // and pieces narrower than a probe's round trip cannot be told apart.
+            let roundTrip = max(roundTrips.sorted()[roundTrips.count / 2], 100_000)
             guard current.width > 2 * roundTrip else { break }
             let now = clock.now()
             let times = WholeSecondSchedule.round(
                 over: current.allowed,
                 count: WholeSecondSchedule.probeCount(width: current.width, roundTrip: roundTrip),
-                roundTrip: current.minimumRoundTrip, earliest: now + 1_000_000)
-            guard ContinuousClock.now + .nanoseconds(times.last! - now) < deadline else { break }
+                roundTrip: roundTrip, earliest: now + 1_000_000)
+            guard ContinuousClock.now + .nanoseconds(times.last! - now + 2 * roundTrip) < deadline else { break }
             for time in times {
                 let wait = time - clock.now()
                 if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
@@ -105,5 +108,6 @@ struct WholeSecondSampler {
             throw .badAnswer("\(location): \(error)")
         }
         if let revision { self.revision = revision }
+        roundTrips.append(t4 - t1)
     }
 }

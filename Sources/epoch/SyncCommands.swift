@@ -31,7 +31,7 @@ struct SamplingArguments: ParsableArguments {
             The longest a whole-second source (--date-header, or a server without /sync) is sampled; \
             0s takes one sample, good to about ±0.5 s (1-60s or 0s).
             """)
-    var wholeSecondBudget = DurationArgument(argument: "5s")!
+    var wholeSecondBudget = DurationArgument(argument: "4s")!
 
     func validate() throws {
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be 1-1000") }
