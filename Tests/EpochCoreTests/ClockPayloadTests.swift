@@ -32,6 +32,7 @@ import Testing
     }
 
     @Test func notReadyCarriesTheReason() {
-        #expect(Payload.notReady("clock unsynchronized", reason: "x") == #"{"status":"clock unsynchronized","reason":"x"}"#)
+        #expect(
+            Payload.notReady("clock unsynchronized", reason: "x") == #"{"status":"clock unsynchronized","reason":"x"}"#)
     }
 }
