@@ -12,7 +12,8 @@ enum OffsetReport {
         if estimate.wholeSecondsOnly {
             let source = result.kind == .dateHeader ? "its Date header" : "GET / (no /sync)"
             text += "the server reports whole seconds only, in \(source); \(estimate.samples) exchanges "
-            text += "in \(seconds(result.elapsed.totalNanoseconds)) bisected its second boundary to "
+            text += "in \(decimal(result.elapsed.totalNanoseconds, scale: 1_000_000_000, digits: 2)) s "
+            text += "bisected its second boundary to "
             text += "±\(milliseconds(estimate.errorBound)) (least round trip \(milliseconds(estimate.delay)))."
         } else {
             text += "the least-delayed of \(estimate.samples) exchanges took \(milliseconds(estimate.delay)) round trip"
