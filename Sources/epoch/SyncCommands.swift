@@ -29,7 +29,7 @@ struct SamplingArguments: ParsableArguments {
     @Option(
         help: """
             The longest a whole-second source (--date-header, or a server without /sync) is sampled; \
-            0s takes one sample, good to about ±0.5 s (1-60s or 0s).
+            0s takes one sample, good to about ±0.5 s (0s-60s).
             """)
     var wholeSecondBudget = DurationArgument(argument: "4s")!
 
