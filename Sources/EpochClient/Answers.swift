@@ -7,6 +7,8 @@ struct SyncAnswer: Decodable {
     var t2: Int64
     var t3: Int64
     var unit: String
+    /// The server's own clock; absent from servers older than issue 11.
+    var clock: ServerClock?
     var rev: String?
 }
 

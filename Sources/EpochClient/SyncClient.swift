@@ -20,6 +20,11 @@ public struct SamplingOptions: Sendable {
     public var timeout: Duration = .seconds(5)
     /// A PEM file of CA certificates to trust for https:// instead of the system's.
     public var trustedCertificatesFile: String?
+    /// Read the URL's HTTP `Date` header instead of an epoch answer (`epoch sync --date-header`).
+    public var dateHeader = false
+    /// The longest a whole-second source is sampled: the bisection of its second boundary stops
+    /// at the first round that would end later.
+    public var wholeSecondBudget: Duration = .seconds(4)
 
     public init() {}
 }
@@ -27,8 +32,35 @@ public struct SamplingOptions: Sendable {
 /// The outcome of `SyncClient.measure`.
 public struct SyncResult: Sendable {
     public var url: ServiceURL
+    public var kind: SourceKind
+    /// The offset with the bound to the server's clock as it reads: the network's share and the
+    /// server's resolution, not the server's own error.
     public var estimate: OffsetEstimate
     public var serverRevision: String?
+    /// What the server says about its own clock; nil from a server that does not say.
+    public var serverClock: ServerClock?
+    /// How long the sampling took.
+    public var elapsed: Duration
+
+    /// The server's own error, added to the bound: its kernel's maximum error. Nil when unknown.
+    public var serverError: Int64? { serverClock?.maxErrorNanoseconds }
+
+    /// The whole bound: the true offset to UTC lies in offset ± errorBound, as far as the server's
+    /// kernel knows its own error (nothing is added for a server that does not say).
+    public var errorBound: Int64 { estimate.errorBound + (serverError ?? 0) }
+
+    /// The bound a check compares: the whole bound, or only the bound to the server's clock when
+    /// the user accepts an unsynchronized server's clock as the reference.
+    public func checkedBound(allowingUnsynchronized: Bool) -> Int64 {
+        allowingUnsynchronized && serverClock?.synchronized == false ? estimate.errorBound : errorBound
+    }
+
+    public var measurement: SourceMeasurement {
+        SourceMeasurement(
+            source: url.description, kind: kind, offset: estimate.offset, errorBound: errorBound,
+            sourceError: serverError, sourceSynchronized: serverClock?.synchronized, roundTrip: estimate.delay,
+            samples: estimate.samples)
+    }
 }
 
 /// Measures this machine's clock against an epoch service the NTP way, over one keep-alive
@@ -56,6 +88,7 @@ public enum SyncClient {
     private static func measureThrowing(_ url: ServiceURL, options: SamplingOptions) async throws -> SyncResult {
         guard options.samples > 0 else { throw SyncFailure.badAnswer("no samples requested") }
         let clock = WallClock()
+        let started = ContinuousClock.now
         let timeout = TimeAmount.nanoseconds(options.timeout.totalNanoseconds)
         let tls = url.scheme == .https ? try makeTLSContext(options) : nil
         let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
@@ -80,27 +113,35 @@ public enum SyncClient {
             }
 
         return try await channel.executeThenClose { inbound, outbound in
-            var responses = inbound.makeAsyncIterator()
-            var samples: [SyncSample] = []
-            var wholeSeconds = false
-            var revision: String?
+            var connection = Exchanges(
+                url: url, outbound: outbound, responses: inbound.makeAsyncIterator(), channel: channel.channel,
+                timeout: timeout)
             if url.scheme == .https {
                 // The first exchange's socket times would include the TLS handshake, which runs
                 // before the request is written: spend it on an exchange that is not sampled.
-                _ = try await exchange(
-                    "/healthz", url: url, outbound: outbound, responses: &responses, channel: channel.channel,
-                    timeout: timeout)
+                _ = try await connection.send(
+                    options.dateHeader ? "/" : "/healthz", method: options.dateHeader ? .HEAD : .GET)
             }
+            if options.dateHeader {
+                var sampler = WholeSecondSampler(
+                    url: url, path: "/", method: .HEAD, reading: .dateHeader, clock: clock,
+                    budget: options.wholeSecondBudget, started: started)
+                return try await sampler.run(&connection)
+            }
+            var samples: [SyncSample] = []
+            var revision: String?
+            var serverClock: ServerClock?
             while samples.count < options.samples {
                 if !samples.isEmpty { try await Task.sleep(for: options.interval) }
-                let path = wholeSeconds ? "/" : "/sync?t1=\(clock.now())"
-                let timed = try await exchange(
-                    path, url: url, outbound: outbound, responses: &responses, channel: channel.channel,
-                    timeout: timeout)
-                let location = "\(url)\(path.split(separator: "?")[0])"
-                if timed.response.head.status == .notFound && !wholeSeconds {
-                    wholeSeconds = true  // No /sync: an original go-microepoch server. Ask `/` instead.
-                    continue
+                let path = "/sync?t1=\(clock.now())"
+                let timed = try await connection.send(path, method: .GET)
+                let location = "\(url)/sync"
+                if timed.response.head.status == .notFound && samples.isEmpty {
+                    // No /sync: an original go-microepoch server. Bisect its seconds from `/`.
+                    var sampler = WholeSecondSampler(
+                        url: url, path: "/", method: .GET, reading: .epochJSON, clock: clock,
+                        budget: options.wholeSecondBudget, started: started)
+                    return try await sampler.run(&connection)
                 }
                 guard timed.response.head.status == .ok else {
                     throw SyncFailure.badAnswer("\(location) answered HTTP \(timed.response.head.status.code)")
@@ -115,31 +156,37 @@ public enum SyncClient {
                         throw SyncFailure.badAnswer(
                             "\(location) answered impossible times t2=\(answer.t2) t3=\(answer.t3)")
                     }
-                    samples.append(sample)
-                    revision = answer.rev
-                case .wholeSeconds(let answer):
-                    wholeSeconds = true
-                    guard
-                        let sample = wholeSecondSample(
-                            t1: timed.sentAt, serverSeconds: answer.data, t4: timed.receivedAt)
-                    else {
-                        throw SyncFailure.badAnswer("\(location) answered an impossible time data=\(answer.data)")
+                    if let reported = answer.clock, !reported.isPlausible {
+                        throw SyncFailure.badAnswer("\(location) answered an impossible clock error")
                     }
                     samples.append(sample)
                     revision = answer.rev
+                    serverClock = answer.clock
+                case .wholeSeconds(let answer):
+                    // Every path answers the epoch (go-microepoch's main.go): this is its first sample.
+                    var sampler = WholeSecondSampler(
+                        url: url, path: "/", method: .GET, reading: .epochJSON, clock: clock,
+                        budget: options.wholeSecondBudget, started: started)
+                    try sampler.add(
+                        t1: timed.sentAt, t4: timed.receivedAt, second: answer.data, revision: answer.rev,
+                        location: location)
+                    return try await sampler.run(&connection)
                 }
             }
-            guard let estimate = estimateOffset(samples, resolution: wholeSeconds ? 1_000_000_000 : 0) else {
+            guard let estimate = estimateOffset(samples) else {
                 throw SyncFailure.badAnswer("\(url) gave no samples")
             }
-            return SyncResult(url: url, estimate: estimate, serverRevision: revision)
+            return SyncResult(
+                url: url, kind: .httpSync, estimate: estimate, serverRevision: revision, serverClock: serverClock,
+                elapsed: ContinuousClock.now - started)
         }
     }
 
-    /// Sends one GET and waits for its response; a timer closes the connection if the answer
+    /// Sends one request and waits for its response; a timer closes the connection if the answer
     /// takes longer than `timeout` (the async iterator itself has no deadline).
-    private static func exchange(
-        _ path: String, url: ServiceURL, outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
+    static func exchange(
+        _ path: String, method: HTTPMethod, url: ServiceURL,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
         responses: inout NIOAsyncChannelInboundStream<TimedResponse>.AsyncIterator, channel: any Channel,
         timeout: TimeAmount
     ) async throws -> TimedResponse {
@@ -156,7 +203,7 @@ public enum SyncClient {
         defer { timer.cancel() }
         do {
             try await outbound.write(contentsOf: [
-                .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: url.target(path), headers: headers)),
+                .head(HTTPRequestHead(version: .http1_1, method: method, uri: url.target(path), headers: headers)),
                 .end(nil),
             ])
         } catch {
@@ -200,7 +247,22 @@ public enum SyncClient {
         return String(cString: strerror(ioError.errnoCode)).lowercased()
     }
 
-    private static func timeoutText(_ timeout: TimeAmount) -> String {
+    static func timeoutText(_ timeout: TimeAmount) -> String {
         formatDuration(.nanoseconds(timeout.nanoseconds))
+    }
+}
+
+/// One keep-alive connection's request/response exchanges, in order.
+struct Exchanges {
+    let url: ServiceURL
+    let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+    var responses: NIOAsyncChannelInboundStream<TimedResponse>.AsyncIterator
+    let channel: any Channel
+    let timeout: TimeAmount
+
+    mutating func send(_ path: String, method: HTTPMethod) async throws -> TimedResponse {
+        try await SyncClient.exchange(
+            path, method: method, url: url, outbound: outbound, responses: &responses, channel: channel,
+            timeout: timeout)
     }
 }

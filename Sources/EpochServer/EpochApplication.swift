@@ -9,14 +9,20 @@ struct EpochApplication: Sendable {
     let clock: WallClock
     let readiness: Readiness
     let metrics: ServerMetrics
+    /// The kernel's clock discipline, re-read at most once a second (`clock` is the wall clock).
+    let clockState: ClockState
     private let allocator = ByteBufferAllocator()
     private static let allowedMethods = "GET, HEAD"
 
-    init(configuration: ServerConfiguration, readiness: Readiness, metrics: ServerMetrics) {
+    init(
+        configuration: ServerConfiguration, readiness: Readiness, metrics: ServerMetrics,
+        clock: ClockState = ClockState()
+    ) {
         self.configuration = configuration
         self.clock = WallClock(skew: configuration.clockSkew)
         self.readiness = readiness
         self.metrics = metrics
+        self.clockState = clock
     }
 
     /// The response to every request but the hot `GET /` in seconds, which `SecondCache` serves.
@@ -41,12 +47,23 @@ struct EpochApplication: Sendable {
                 return json(.ok, body)
             }
             let t3 = clock.now()
-            return json(.ok, Payload.sync(t1: parsed.t1, t2: receivedAt, t3: t3, rev: configuration.revision))
+            return json(
+                .ok,
+                Payload.sync(
+                    t1: parsed.t1, t2: receivedAt, t3: t3, clock: clockState.discipline, rev: configuration.revision))
+        case .clock:
+            return json(.ok, Payload.clock(clockState.discipline))
         case .healthz:
             return json(.ok, Payload.status("ok"))
         case .readyz:
-            return readiness.isDraining
-                ? json(.serviceUnavailable, Payload.status("draining")) : json(.ok, Payload.status("ready"))
+            if readiness.isDraining { return json(.serviceUnavailable, Payload.status("draining")) }
+            if configuration.requireSynchronizedClock {
+                let reading = clockState.discipline
+                if !reading.isSynchronized {
+                    return json(.serviceUnavailable, Payload.notReady("clock unsynchronized", reason: reading.reason))
+                }
+            }
+            return json(.ok, Payload.status("ready"))
         case .version:
             return json(
                 .ok,
@@ -59,7 +76,7 @@ struct EpochApplication: Sendable {
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                 body: allocator.buffer(bytes: text))
         case .unknown:
-            return error(.notFound, "no such path; try / , /sync, /healthz, /readyz, /version or /metrics")
+            return error(.notFound, "no such path; try / , /sync, /clock, /healthz, /readyz, /version or /metrics")
         }
     }
 

@@ -24,10 +24,18 @@ public final class EpochHTTPServer: Service, Sendable {
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
     public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
 
-    public init(configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
+    /// The clock discipline this process serves; the one instance Serve.swift also gives the other protocols.
+    public let clock: ClockState
+
+    public init(
+        configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
+        clock: ClockState = ClockState()
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        self.clock = clock
+        ClockMetrics.register(clock, with: metrics)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads ?? System.coreCount)
         self.bound = group.next().makePromise()
     }
@@ -48,7 +56,8 @@ public final class EpochHTTPServer: Service, Sendable {
     /// Serves until the drain completes. The quiescing helper must not outlive this: its deinit
     /// touches the event loop group, which `run` shuts down afterwards.
     private func serveUntilDrained() async throws {
-        let application = EpochApplication(configuration: configuration, readiness: readiness, metrics: metrics)
+        let application = EpochApplication(
+            configuration: configuration, readiness: readiness, metrics: metrics, clock: clock)
         let quiesce = ServerQuiescingHelper(group: group)
         let drain = DrainCompletion(promise: group.next().makePromise())
         let channel: Channel

@@ -3,6 +3,7 @@
 public enum Route: String, Sendable, Hashable, CaseIterable {
     case epoch = "/"
     case sync = "/sync"
+    case clock = "/clock"
     case healthz = "/healthz"
     case readyz = "/readyz"
     case version = "/version"

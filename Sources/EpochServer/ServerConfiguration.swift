@@ -30,6 +30,10 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads: Int? = nil
     /// Shifts every time the server reports (testing aid for offset-measuring clients).
     public var clockSkew: Duration = .zero
+    /// `/readyz` answers 503 while the kernel reports the clock unsynchronized, so that Kubernetes
+    /// stops routing to a pod whose node has lost its time. Off by default: an undisciplined clock
+    /// still serves (and says so in `/sync` and `/clock`).
+    public var requireSynchronizedClock = false
 
     public init() {}
 }

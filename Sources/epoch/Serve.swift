@@ -51,6 +51,13 @@ struct Serve: AsyncParsableCommand {
         help: "Testing aid: shift every reported time by this duration, e.g. 2s or -2s (default 0).")
     var clockSkew: DurationArgument?
 
+    @Flag(
+        help: """
+            /readyz answers 503 while the kernel reports the clock unsynchronized \
+            (EPOCH_REQUIRE_SYNCHRONIZED_CLOCK=true; default off).
+            """)
+    var requireSynchronizedClock = false
+
     func run() async throws {
         let configuration = try makeConfiguration()
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
@@ -65,7 +72,11 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "epoch")
-        let server = EpochHTTPServer(configuration: configuration, logger: logger)
+        // One reading of the kernel's clock discipline for every protocol this process serves.
+        let clock = ClockState()
+        let reading = clock.discipline
+        logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
+        let server = EpochHTTPServer(configuration: configuration, logger: logger, clock: clock)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)],
@@ -121,6 +132,10 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure.usage("--threads \(threads) is invalid: it accepts a thread count 1-256")
         }
         configuration.clockSkew = clockSkew?.duration ?? .zero
+        configuration.requireSynchronizedClock = try resolve(
+            requireSynchronizedClock ? true : nil, environment: "EPOCH_REQUIRE_SYNCHRONIZED_CLOCK", default: false,
+            accepts: "true or false"
+        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
         configuration.hostname = hostName()
         configuration.revision = BuildInfo.revision
         configuration.version = BuildInfo.version

@@ -19,10 +19,27 @@ struct SamplingArguments: ParsableArguments {
     @Option(help: "PEM file of CA certificates to trust for https:// URLs (default: the system's).")
     var caFile: String?
 
+    @Flag(
+        help: """
+            Read URL's HTTP Date header (any web server) in whole seconds, bisecting its second boundary \
+            (--samples and --interval do not apply).
+            """)
+    var dateHeader = false
+
+    @Option(
+        help: """
+            The longest a whole-second source (--date-header, or a server without /sync) is sampled; \
+            0s takes one sample, good to about ±0.5 s (0s-60s).
+            """)
+    var wholeSecondBudget = DurationArgument(argument: "4s")!
+
     func validate() throws {
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be 1-1000") }
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be a positive duration") }
         guard interval.duration >= .zero else { throw ValidationError("--interval must not be negative") }
+        guard wholeSecondBudget.duration >= .zero && wholeSecondBudget.duration <= .seconds(60) else {
+            throw ValidationError("--whole-second-budget must be 0s-60s")
+        }
     }
 
     /// Runs the measurement; every failure becomes one line and exit code 2.
@@ -38,6 +55,8 @@ struct SamplingArguments: ParsableArguments {
         options.interval = interval.duration
         options.timeout = timeout.duration
         options.trustedCertificatesFile = caFile
+        options.dateHeader = dateHeader
+        options.wholeSecondBudget = wholeSecondBudget.duration
         do {
             return try await SyncClient.measure(serviceURL, options: options)
         } catch {
@@ -57,8 +76,11 @@ struct Sync: AsyncParsableCommand {
         discussion: """
             Sends --samples requests to URL/sync over one connection, timestamps each at the socket, and \
             reports the offset θ = ((t2−t1)+(t3−t4))/2 of the least-delayed exchange with error bound δ/2 \
-            (RFC 5905 §8). A server without /sync (the original go-microepoch) is read in whole seconds \
-            from GET /, with the bound widened by 1 s. Exit status: 0 measured, 2 unreachable or bad answer.
+            (RFC 5905 §8) plus the server's own maximum error, which /sync reports from its kernel (a server \
+            that does not is reported as "server error unknown"). A server without /sync (the original \
+            go-microepoch), or any server's Date header with --date-header, is read in whole seconds: the \
+            samples are timed around its second boundary and their intervals intersected, for a bound of about \
+            a round trip within a few seconds. Exit status: 0 measured, 2 unreachable or bad answer.
             """
     )
 
@@ -81,7 +103,8 @@ struct Check: AsyncParsableCommand {
             The clock passes when |offset| + error bound ≤ --max-offset, so a pass is certain, not likely. \
             For TOTP (RFC 6238) validators: codes change every 30 s and most validators accept one step of \
             drift, so --max-offset 5s leaves a wide margin; use it from cron, a systemd timer or a \
-            Kubernetes exec probe in images that carry this binary.
+            Kubernetes exec probe in images that carry this binary. A server that says its own clock is \
+            unsynchronized fails the check (exit 1) unless --allow-unsynchronized-server is given.
             """
     )
 
@@ -90,11 +113,26 @@ struct Check: AsyncParsableCommand {
     @Option(help: "The largest acceptable offset, e.g. 500ms or 5s.")
     var maxOffset: DurationArgument
 
+    @Flag(
+        help: """
+            Check against a server whose clock is unsynchronized, taking its clock as the reference \
+            (its own error is then not added to the bound).
+            """)
+    var allowUnsynchronizedServer = false
+
     func run() async throws {
         let result = try await sampling.measure()
         let limit = maxOffset.duration.totalNanoseconds
-        let excess = result.estimate.excess(over: limit)
         print(OffsetReport.sentence(result))
+        if let server = result.serverClock, !server.synchronized, !allowUnsynchronizedServer {
+            throw CommandFailure(
+                message:
+                    "clock check failed: the server's clock is \(server.summary), so its time cannot be trusted "
+                    + "(--allow-unsynchronized-server compares with it anyway)",
+                exitCode: 1)
+        }
+        let bound = result.checkedBound(allowingUnsynchronized: allowUnsynchronizedServer)
+        let excess = abs(result.estimate.offset) + bound - limit
         if excess > 0 {
             throw CommandFailure(
                 message:
@@ -102,6 +140,8 @@ struct Check: AsyncParsableCommand {
                     + "by \(OffsetReport.seconds(excess))",
                 exitCode: 1)
         }
-        print("clock check passed: within --max-offset \(formatDuration(maxOffset.duration))")
+        let reference =
+            result.serverClock?.synchronized == false ? " of the server's clock, which is unsynchronized" : ""
+        print("clock check passed: within --max-offset \(formatDuration(maxOffset.duration))\(reference)")
     }
 }

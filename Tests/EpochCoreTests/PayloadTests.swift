@@ -22,11 +22,14 @@ import Testing
         #expect(TimeUnit.sec.count(ofNanoseconds: 0) == 0)
     }
 
-    @Test func syncEchoesT1OrNull() {
+    @Test func syncEchoesT1OrNullWithTheServersClock() {
+        let clock = ClockDiscipline(
+            state: .ok, status: 0x2001, maxErrorNanoseconds: 1_500_000, estimatedErrorNanoseconds: 20_000)
         #expect(
-            Payload.sync(t1: 5, t2: 10, t3: 11, rev: "abc1234")
-                == #"{"type":"sync","t1":5,"t2":10,"t3":11,"unit":"ns","rev":"abc1234"}"#)
-        #expect(Payload.sync(t1: nil, t2: 10, t3: 11, rev: "r").contains(#""t1":null"#))
+            Payload.sync(t1: 5, t2: 10, t3: 11, clock: clock, rev: "abc1234")
+                == #"{"type":"sync","t1":5,"t2":10,"t3":11,"unit":"ns","clock":{"synchronized":true,"#
+                + #""max_error_ns":1500000,"estimated_error_ns":20000,"state":"TIME_OK"},"rev":"abc1234"}"#)
+        #expect(Payload.sync(t1: nil, t2: 10, t3: 11, clock: clock, rev: "r").contains(#""t1":null"#))
     }
 
     @Test func hostNamesAreEscapedAsJSON() {

@@ -53,9 +53,12 @@ def test_sync_prints_a_readable_sentence(release_binary, epoch_server):
 def test_check_exits_0_1_and_2(release_binary, epoch_server):
     in_sync = epoch_server()
     skewed = epoch_server("--clock-skew=-2s")
-    ok = epoch(release_binary, "check", in_sync.url, "--max-offset", "100ms")
+    # This machine's kernel clock is undisciplined: take the server's clock as the reference
+    # (test_clock.py checks the refusal without the flag).
+    allow = "--allow-unsynchronized-server"
+    ok = epoch(release_binary, "check", in_sync.url, "--max-offset", "100ms", allow)
     assert ok.returncode == 0 and "passed" in ok.stdout
-    beyond = epoch(release_binary, "check", skewed.url, "--max-offset", "1s")
+    beyond = epoch(release_binary, "check", skewed.url, "--max-offset", "1s", allow)
     assert beyond.returncode == 1
     assert "exceeds --max-offset 1s by 1.0" in beyond.stderr
     with socket.socket() as closed:
@@ -129,13 +132,15 @@ def original_main_go(path):
 @pytest.mark.parametrize("original", [original_go_microepoch, original_main_go], ids=["404-on-sync", "any-path"])
 def test_falls_back_to_whole_seconds_against_the_original_service(release_binary, fake_server, original):
     server = fake_server(original)
-    report = sync_json(release_binary, server.url, "--samples", "4")
-    assert report["whole_seconds_only"] is True
-    assert report["error_bound_ns"] >= 1_000_000_000
+    report = sync_json(release_binary, server.url)
+    assert report["whole_seconds_only"] is True and report["kind"] == "whole-seconds"
+    # Samples timed around the server's second boundary: far better than the old ±1 s.
+    assert report["error_bound_ns"] < 50 * MS
     assert abs(report["offset_ns"]) <= report["error_bound_ns"], report
-    assert report["server_rev"] == "574cb4c"
-    sentence = epoch(release_binary, "sync", server.url, "--samples", "2").stdout
-    assert "whole seconds only, so the bound is widened by 1 s" in sentence
+    assert report["server_rev"] == "574cb4c" and report["server_synchronized"] is None
+    sentence = epoch(release_binary, "sync", server.url).stdout
+    assert "the server reports whole seconds only, in GET / (no /sync);" in sentence
+    assert "Server error unknown" in sentence
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,20 @@ public struct ClockDiscipline: Sendable, Equatable {
     /// `STA_UNSYNC`: set by the kernel (or the daemon) while the clock is not synchronized.
     public static let statusUnsynchronized: Int32 = 0x0040
 
+    /// The `STA_*` bits of `sys/timex.h` by value, lowest first.
+    static let statusBitNames: [(Int32, String)] = [
+        (0x0001, "STA_PLL"), (0x0002, "STA_PPSFREQ"), (0x0004, "STA_PPSTIME"), (0x0008, "STA_FLL"),
+        (0x0010, "STA_INS"), (0x0020, "STA_DEL"), (0x0040, "STA_UNSYNC"), (0x0080, "STA_FREQHOLD"),
+        (0x0100, "STA_PPSSIGNAL"), (0x0200, "STA_PPSJITTER"), (0x0400, "STA_PPSWANDER"),
+        (0x0800, "STA_PPSERROR"), (0x1000, "STA_CLOCKERR"), (0x2000, "STA_NANO"), (0x4000, "STA_MODE"),
+        (0x8000, "STA_CLK"),
+    ]
+
+    /// The names of the status bits that are set, e.g. `["STA_UNSYNC"]`.
+    public var statusNames: [String] {
+        Self.statusBitNames.filter { status & $0.0 != 0 }.map(\.1)
+    }
+
     /// The clock state; nil when the kernel could not be asked (see `failure`).
     public var state: State?
     /// The `STA_*` status bits.

@@ -51,8 +51,8 @@ public struct OffsetEstimate: Sendable, Equatable {
 /// NTP's clock filter in its simplest form: of several exchanges, trust the one with the least
 /// delay, because the least-delayed sample has the least room for asymmetry.
 ///
-/// - Parameter resolution: the server timestamps' granularity, added to the bound (1 s for
-///   whole-second servers, whose `data` may be up to a second behind the instant it describes).
+/// - Parameter resolution: the server timestamps' granularity, added to the bound. (Whole-second
+///   servers are not estimated here but by `WholeSecondInterval`, which does far better than +1 s.)
 public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0) -> OffsetEstimate? {
     guard let best = samples.min(by: { $0.delay < $1.delay }) else { return nil }
     let offsets = samples.map(\.offset)
@@ -64,17 +64,6 @@ public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0) -> Of
         spread: offsets.max()! - offsets.min()!,
         wholeSecondsOnly: resolution >= 1_000_000_000
     )
-}
-
-/// A sample from a server that only reports whole seconds (`GET /`'s `data`): its instant is
-/// somewhere in [data, data + 1 s), so the midpoint stands for both t2 and t3. Nil when `data`
-/// cannot be a time in seconds near ours.
-public func wholeSecondSample(t1: Int64, serverSeconds: Int64, t4: Int64) -> SyncSample? {
-    let (nanoseconds, overflow) = serverSeconds.multipliedReportingOverflow(by: 1_000_000_000)
-    guard !overflow else { return nil }
-    let midpoint = nanoseconds.addingReportingOverflow(500_000_000)
-    guard !midpoint.overflow else { return nil }
-    return SyncSample.checked(t1: t1, t2: midpoint.partialValue, t3: midpoint.partialValue, t4: t4)
 }
 
 /// Whether two times are within 2^61 ns (~73 years) of each other.

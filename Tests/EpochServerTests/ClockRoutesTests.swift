@@ -1,0 +1,111 @@
+import EpochCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import EpochServer
+
+/// Runs a server with an injected clock-discipline reading for the duration of `body`.
+private func withClockServer(
+    _ reading: ClockDiscipline, requireSynchronized: Bool = false,
+    _ body: @Sendable (Int) async throws -> Void
+) async throws {
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let configuration = testConfiguration { $0.requireSynchronizedClock = requireSynchronized }
+    let server = EpochHTTPServer(
+        configuration: configuration, logger: logger, clock: ClockState(source: FixedClockDiscipline(reading)))
+    let group = ServiceGroup(services: [server], logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            try await body(try await server.boundAddress.get().port!)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        } catch {
+            tasks.cancelAll()
+            throw error
+        }
+    }
+}
+
+private func json(_ body: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]
+}
+
+/// The clock's discipline as every HTTP route serves it, with injected readings: the synchronized
+/// path cannot be seen on this machine's undisciplined kernel.
+@Suite struct ClockRoutesTests {
+    static let synchronized = ClockDiscipline(
+        state: .ok, status: 0x2001, maxErrorNanoseconds: 1_500_000, estimatedErrorNanoseconds: 20_000)
+    static let unsynchronized = ClockDiscipline(
+        state: .error, status: 0x0041, maxErrorNanoseconds: 16_000_000_000, estimatedErrorNanoseconds: 16_000_000_000)
+
+    @Test(arguments: [synchronized, unsynchronized])
+    func syncAndClockReportTheReading(reading: ClockDiscipline) async throws {
+        try await withClockServer(reading) { port in
+            try await RawConnection.with(port: port) { connection in
+                let sync = try json(try await connection.readResponse(get("/sync?t1=5")).body)
+                let clock = try #require(sync["clock"] as? [String: Any])
+                #expect(clock["synchronized"] as? Bool == reading.isSynchronized)
+                #expect((clock["max_error_ns"] as? NSNumber)?.int64Value == reading.maxErrorNanoseconds)
+                #expect((clock["estimated_error_ns"] as? NSNumber)?.int64Value == reading.estimatedErrorNanoseconds)
+                #expect(clock["state"] as? String == reading.state?.name)
+
+                let response = try await connection.readResponse(get("/clock"))
+                #expect(response.status == 200 && response.header("content-type") == "application/json")
+                let full = try json(response.body)
+                #expect(full["synchronized"] as? Bool == reading.isSynchronized)
+                #expect(full["status"] as? Int == Int(reading.status))
+                #expect(full["reason"] as? String == reading.reason)
+                #expect((full["status_bits"] as? [String])?.contains("STA_UNSYNC") == !reading.isSynchronized)
+            }
+        }
+    }
+
+    @Test func metricsCarryTheClockAtScrapeTime() async throws {
+        try await withClockServer(Self.synchronized) { port in
+            try await RawConnection.with(port: port) { connection in
+                let lines = Set(try await connection.readResponse(get("/metrics")).body.split(separator: "\n"))
+                for expected in [
+                    "epoch_clock_sync_status 1.0", "epoch_clock_maxerror_seconds 0.0015",
+                    "epoch_clock_estimated_error_seconds 2e-05", "epoch_clock_status 8193.0", "epoch_clock_state 0.0",
+                    "# TYPE epoch_clock_sync_status gauge",
+                ] {
+                    #expect(lines.contains(Substring(expected)), "\(expected) missing")
+                }
+                #expect(lines.contains { $0.hasPrefix("# HELP epoch_clock_maxerror_seconds ") })
+            }
+        }
+        try await withClockServer(Self.unsynchronized) { port in
+            try await RawConnection.with(port: port) { connection in
+                let body = try await connection.readResponse(get("/metrics")).body
+                #expect(body.contains("epoch_clock_sync_status 0.0\n"))
+                #expect(body.contains("epoch_clock_maxerror_seconds 16.0\n"))
+                #expect(body.contains("epoch_clock_state 5.0\n"))
+            }
+        }
+    }
+
+    /// The proof and its control: the same unsynchronized reading is ready by default and 503
+    /// with the reason under --require-synchronized-clock; a synchronized one is ready under it.
+    @Test func requireSynchronizedClockMakesReadyzFailWithTheReason() async throws {
+        try await withClockServer(Self.unsynchronized, requireSynchronized: true) { port in
+            try await RawConnection.with(port: port) { connection in
+                let response = try await connection.readResponse(get("/readyz"))
+                #expect(response.status == 503)
+                let body = try json(response.body)
+                #expect(body["status"] as? String == "clock unsynchronized")
+                #expect((body["reason"] as? String)?.contains("TIME_ERROR") == true)
+            }
+        }
+        for (reading, required) in [(Self.unsynchronized, false), (Self.synchronized, true)] {
+            try await withClockServer(reading, requireSynchronized: required) { port in
+                try await RawConnection.with(port: port) { connection in
+                    let response = try await connection.readResponse(get("/readyz"))
+                    #expect(response.status == 200 && response.body == #"{"status":"ready"}"#)
+                }
+            }
+        }
+    }
+}
