@@ -49,6 +49,12 @@ struct Serve: AsyncParsableCommand {
         help: "Testing aid: shift every reported time by this duration, e.g. 2s or -2s (default 0).")
     var clockSkew: DurationArgument?
 
+    @Option(help: "Serve Roughtime (RFC 10049) over UDP on this port (EPOCH_ROUGHTIME_PORT; default off).")
+    var roughtimePort: Int?
+
+    @Option(help: "File holding the Roughtime long-term key, from `epoch roughtime keygen` (EPOCH_ROUGHTIME_KEY).")
+    var roughtimeKey: String?
+
     func run() async throws {
         let configuration = try makeConfiguration()
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
@@ -63,10 +69,17 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "epoch")
-        let server = EpochHTTPServer(configuration: configuration, logger: logger)
+        let metrics = ServerMetrics()
+        let clock = ClockState()
+        let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics)
+        // Before HTTP: the group drains in reverse order, so Roughtime answers through HTTP's drain.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger) {
+            services.append(.init(service: roughtime))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: services + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))

@@ -63,11 +63,16 @@ struct Sync: AsyncParsableCommand {
     )
 
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var roughtime: RoughtimeArguments
 
     @Flag(help: "Print one JSON object instead of a sentence.")
     var json = false
 
     func run() async throws {
+        if RoughtimeAddress.isRoughtime(sampling.url) {
+            print(try await ClockSources.report(sampling, roughtime: roughtime, json: json))
+            return
+        }
         let result = try await sampling.measure()
         print(json ? OffsetReport.json(result) : OffsetReport.sentence(result))
     }
@@ -86,11 +91,20 @@ struct Check: AsyncParsableCommand {
     )
 
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var roughtime: RoughtimeArguments
+
+    @Argument(help: "More sources (http(s):// or roughtime://) that must agree with the first.")
+    var moreSources: [String] = []
 
     @Option(help: "The largest acceptable offset, e.g. 500ms or 5s.")
     var maxOffset: DurationArgument
 
     func run() async throws {
+        if !moreSources.isEmpty || RoughtimeAddress.isRoughtime(sampling.url) {
+            let sources = try ClockSources.make([sampling.url] + moreSources, sampling: sampling, roughtime: roughtime)
+            try ClockSources.check(try await ClockSources.measure(sources), limit: maxOffset.duration)
+            return
+        }
         let result = try await sampling.measure()
         let limit = maxOffset.duration.totalNanoseconds
         let excess = result.estimate.excess(over: limit)
