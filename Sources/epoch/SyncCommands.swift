@@ -58,7 +58,9 @@ struct Sync: AsyncParsableCommand {
             Sends --samples requests to URL/sync over one connection, timestamps each at the socket, and \
             reports the offset θ = ((t2−t1)+(t3−t4))/2 of the least-delayed exchange with error bound δ/2 \
             (RFC 5905 §8). A server without /sync (the original go-microepoch) is read in whole seconds \
-            from GET /, with the bound widened by 1 s. Exit status: 0 measured, 2 unreachable or bad answer.
+            from GET /, with the bound widened by 1 s. A roughtime://HOST:PORT URL with --public-key is \
+            measured over signed Roughtime instead (docs/roughtime.md). \
+            Exit status: 0 measured, 2 unreachable or bad answer.
             """
     )
 
@@ -86,7 +88,8 @@ struct Check: AsyncParsableCommand {
             The clock passes when |offset| + error bound ≤ --max-offset, so a pass is certain, not likely. \
             For TOTP (RFC 6238) validators: codes change every 30 s and most validators accept one step of \
             drift, so --max-offset 5s leaves a wide margin; use it from cron, a systemd timer or a \
-            Kubernetes exec probe in images that carry this binary.
+            Kubernetes exec probe in images that carry this binary. Several sources (http(s):// and \
+            roughtime://, mixed) must agree: exit 2 names the one that disagrees with the majority.
             """
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -236,3 +237,37 @@ def test_check_with_mixed_sources_names_the_one_that_disagrees(release_binary, r
         assert "2 sources agree" in result.stdout
     finally:
         http.stop()
+
+
+def udp_answered(port: int, request: bytes, timeout: float = 1.0) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(request, ("127.0.0.1", port))
+        try:
+            return len(sock.recvfrom(2048)[0]) > 0
+        except OSError:
+            return False
+
+
+def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll_request):
+    """SIGTERM: /readyz turns 503 at once, Roughtime keeps answering through --shutdown-delay, and
+    the process then exits 0. Control: after the exit nothing answers on the same port."""
+    from conftest import EpochProcess, http_get
+
+    key = tmp_path / "drain.key"
+    subprocess.run([str(release_binary), "roughtime", "keygen", str(key)], check=True, capture_output=True)
+    port = free_udp_port()
+    server = EpochProcess(release_binary, "--shutdown-delay", "3s", "--roughtime-port", str(port),
+                          "--roughtime-key", str(key)).wait_ready()
+    try:
+        wait_udp(port, poll_request)
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while http_get(server.url + "/readyz")[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http_get(server.url + "/readyz")[0] == 503
+        assert udp_answered(port, poll_request), "Roughtime stopped answering during the drain"
+        assert server.process.wait(timeout=30) == 0
+        assert not udp_answered(port, poll_request), "something still answers after the exit"
+    finally:
+        server.stop()
