@@ -83,28 +83,20 @@ enum ClockSources {
         return json ? self.json(measurement) : sentence(measurement)
     }
 
-    /// Measures every source at once; the first failure is the command's one line, exit 2.
+    /// Measures the sources one after the other (each takes a round trip or a few; a task group
+    /// measuring them at once trapped (SIGILL, in its result loop) in the -O build with Swift 6.3.1,
+    /// not in the debug build);
+    /// the first failure is the command's one line, exit 2.
     static func measure(_ sources: [any ClockSource]) async throws -> [SourceMeasurement] {
-        let results = await withTaskGroup(of: (Int, Result<SourceMeasurement, SyncFailure>).self) { group in
-            for (index, source) in sources.enumerated() {
-                group.addTask {
-                    do throws(SyncFailure) {
-                        return (index, .success(try await source.measure()))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            var results = [Result<SourceMeasurement, SyncFailure>?](repeating: nil, count: sources.count)
-            for await (index, result) in group { results[index] = result }
-            return results.map { $0! }
-        }
-        return try results.map { result in
-            switch result {
-            case .success(let measurement): return measurement
-            case .failure(let failure): throw CommandFailure(message: failure.description, exitCode: 2)
+        var measurements: [SourceMeasurement] = []
+        for source in sources {
+            do {
+                measurements.append(try await source.measure())
+            } catch {
+                throw CommandFailure(message: error.description, exitCode: 2)
             }
         }
+        return measurements
     }
 
     static func sentence(_ measurement: SourceMeasurement) -> String {

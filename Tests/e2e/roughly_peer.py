@@ -1,9 +1,11 @@
 """Drives roughly (the independent Roughtime implementation, PyPI) for test_roughtime.py.
 
 Runs under .venv-roughtime's Python (roughly needs >= 3.12; the test suite's .venv is older):
-    roughly_peer.py query HOST PORT PUBLIC_KEY_B64 VERSION
+    roughly_peer.py query|query-no-srv HOST PORT PUBLIC_KEY_B64 VERSION
 prints {"version", "midpoint", "radius"} as JSON and exits 0 when roughly's own verification
 passes; exits 1 naming roughly's reason when it rejects the reply, 3 when no reply comes.
+`query` sends SRV (the key's hash, so a server holding another key drops the request);
+`query-no-srv` leaves it out and verifies the reply under the key afterwards.
 """
 from __future__ import annotations
 
@@ -16,10 +18,16 @@ import roughly.client
 import roughly.errors
 
 
-async def query(host: str, port: int, public_key: bytes, version: int) -> int:
+async def query(host: str, port: int, public_key: bytes, version: int, *, srv: bool) -> int:
     try:
         async with asyncio.timeout(5):
-            response = await roughly.client.send_request(host, port, public_key, versions=[version])
+            if srv:
+                response = await roughly.client.send_request(host, port, public_key, versions=[version])
+            else:
+                response = await roughly.client.very_dangerously_send_request_and_do_not_verify(
+                    host, port, None, versions=[version]
+                )
+                response.verify(public_key)
     except TimeoutError:
         print("no reply within 5 s", file=sys.stderr)
         return 3
@@ -35,11 +43,11 @@ async def query(host: str, port: int, public_key: bytes, version: int) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) != 6 or sys.argv[1] != "query":
+    if len(sys.argv) != 6 or sys.argv[1] not in ("query", "query-no-srv"):
         print(__doc__, file=sys.stderr)
         return 2
-    _, _, host, port, key, version = sys.argv
-    return asyncio.run(query(host, int(port), base64.b64decode(key), int(version, 0)))
+    _, mode, host, port, key, version = sys.argv
+    return asyncio.run(query(host, int(port), base64.b64decode(key), int(version, 0), srv=mode == "query"))
 
 
 if __name__ == "__main__":

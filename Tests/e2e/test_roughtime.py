@@ -106,9 +106,9 @@ def roughly_server(poll_request):
         process.wait()
 
 
-def roughly_query(port: int, public_key: str, version: int) -> subprocess.CompletedProcess:
+def roughly_query(port: int, public_key: str, version: int, mode: str = "query") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ROUGHLY_PYTHON), str(PEER), "query", "127.0.0.1", str(port), public_key, hex(version)],
+        [str(ROUGHLY_PYTHON), str(PEER), mode, "127.0.0.1", str(port), public_key, hex(version)],
         capture_output=True, text=True, timeout=30,
     )
 
@@ -129,11 +129,16 @@ def test_roughly_verifies_our_server(our_server, version):
     assert answer["radius"] >= 3
 
 
-def test_control_roughly_rejects_our_server_under_another_key(our_server):
-    port, _ = our_server()
-    result = roughly_query(port, ROUGHLY_PUBLIC, 1)
+@pytest.mark.parametrize("version", VERSIONS.values(), ids=VERSIONS.keys())
+def test_control_roughly_rejects_our_server_under_another_key(our_server, version):
+    port, public_key = our_server()
+    # Without SRV the server answers, and roughly verifies the reply under the key it is given.
+    assert roughly_query(port, public_key, version, "query-no-srv").returncode == 0
+    result = roughly_query(port, ROUGHLY_PUBLIC, version, "query-no-srv")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "signature-certificate" in result.stderr
+    # With SRV naming another key our server drops the request: no reply at all.
+    assert roughly_query(port, ROUGHLY_PUBLIC, version).returncode == 3
 
 
 @pytest.mark.parametrize("version", VERSIONS.keys())
@@ -200,8 +205,9 @@ class TamperingProxy:
 @pytest.mark.parametrize(
     ("offset", "failure"),
     [
-        # 12-byte framing, 56-byte header of 7 tags, SIG 64, NONC 32, TYPE 4: PATH starts at 168.
-        (168, "Merkle path does not lead"),
+        # INDX, the last four bytes: roughly answers a lone request with an empty PATH, so any
+        # other index cannot lead to ROOT.
+        (-4, "Merkle path does not lead"),
         # The signature itself.
         (70, "response signature does not verify"),
     ],
@@ -271,3 +277,21 @@ def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll
         assert not udp_answered(port, poll_request), "something still answers after the exit"
     finally:
         server.stop()
+
+
+def test_keygen_writes_a_private_file_and_refuses_to_overwrite(release_binary, tmp_path):
+    key = tmp_path / "k"
+    first = epoch(release_binary, "roughtime", "keygen", str(key))
+    assert first.returncode == 0, first.stderr
+    assert len(base64.b64decode(first.stdout.strip())) == 32
+    assert key.stat().st_mode & 0o777 == 0o600
+    contents = key.read_bytes()
+    # Control: a second keygen to the same file fails and leaves it as it was.
+    second = epoch(release_binary, "roughtime", "keygen", str(key))
+    assert second.returncode != 0 and "File exists" in second.stderr
+    assert key.read_bytes() == contents
+    # A bad key file is refused in one line that does not repeat its contents.
+    key.write_text("bm90IGEga2V5Cg==\n")
+    serve = epoch(release_binary, "serve", "--port", "0", "--roughtime-port", "0", "--roughtime-key", str(key))
+    assert serve.returncode == 2
+    assert "bm90IGEga2V5" not in serve.stderr and len(serve.stderr.strip().splitlines()) == 1

@@ -13,8 +13,8 @@ public enum RoughtimeRadius {
     /// An unsynchronized kernel still reports a maxerror: it grows by 500 ppm from the last
     /// adjustment up to its 16 s cap, which is where it sits on a machine nothing disciplines.
     /// The RFC asks for the server's honest estimate of its accuracy, not for silence, so the
-    /// server keeps answering and says so in RADI (16 s plus rounding, 17 s), and logs and counts
-    /// the unsynchronized state; clients that need better reject a large RADI. A kernel that cannot
+    /// server keeps answering and says so in RADI (16 s plus rounding, 17 s), and logs the
+    /// unsynchronized state; clients that need better reject a large RADI. A kernel that cannot
     /// be read at all gets the same 16 s.
     public static func seconds(for discipline: ClockDiscipline) -> UInt32 {
         let errorNanoseconds: Int64
