@@ -267,6 +267,14 @@ def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll
                           "--roughtime-key", str(key)).wait_ready()
     try:
         wait_udp(port, poll_request)
+        # A short datagram is dropped and counted; the key is in neither /metrics nor the log.
+        assert not udp_answered(port, poll_request[:1000], timeout=0.5)
+        _, _, body = http_get(server.url + "/metrics")
+        metrics = body.decode()
+        assert 'roughtime_dropped_total{reason="too_short"} 1' in metrics
+        assert "roughtime_responses_total" in metrics and "roughtime_signatures_total" in metrics
+        seed = key.read_text().strip()
+        assert seed not in metrics and seed not in server.output()
         server.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 2
         while http_get(server.url + "/readyz")[0] != 503 and time.monotonic() < deadline:
