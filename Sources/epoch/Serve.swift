@@ -58,6 +58,12 @@ struct Serve: AsyncParsableCommand {
             """)
     var requireSynchronizedClock = false
 
+    @Option(help: "Serve Roughtime (RFC 10049) over UDP on this port (EPOCH_ROUGHTIME_PORT; default off).")
+    var roughtimePort: Int?
+
+    @Option(help: "File holding the Roughtime long-term key, from `epoch roughtime keygen` (EPOCH_ROUGHTIME_KEY).")
+    var roughtimeKey: String?
+
     func run() async throws {
         let configuration = try makeConfiguration()
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
@@ -72,14 +78,20 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "epoch")
-        // One reading of the kernel's clock discipline for every protocol this process serves.
+        // One reading of the kernel's clock discipline and one registry for every protocol served.
+        let metrics = ServerMetrics()
         let clock = ClockState()
         let reading = clock.discipline
         logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
-        let server = EpochHTTPServer(configuration: configuration, logger: logger, clock: clock)
+        let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
+        // Before HTTP: the group drains in reverse order, so Roughtime answers through HTTP's drain.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger) {
+            services.append(.init(service: roughtime))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: services + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))

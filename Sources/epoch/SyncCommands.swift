@@ -80,16 +80,22 @@ struct Sync: AsyncParsableCommand {
             that does not is reported as "server error unknown"). A server without /sync (the original \
             go-microepoch), or any server's Date header with --date-header, is read in whole seconds: the \
             samples are timed around its second boundary and their intervals intersected, for a bound of about \
-            a round trip within a few seconds. Exit status: 0 measured, 2 unreachable or bad answer.
+            a round trip within a few seconds. A roughtime://HOST:PORT URL with --public-key is measured over \
+            signed Roughtime instead (docs/roughtime.md). Exit status: 0 measured, 2 unreachable or bad answer.
             """
     )
 
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var roughtime: RoughtimeArguments
 
     @Flag(help: "Print one JSON object instead of a sentence.")
     var json = false
 
     func run() async throws {
+        if RoughtimeAddress.isRoughtime(sampling.url) {
+            print(try await ClockSources.report(sampling, roughtime: roughtime, json: json))
+            return
+        }
         let result = try await sampling.measure()
         print(json ? OffsetReport.json(result) : OffsetReport.sentence(result))
     }
@@ -104,11 +110,17 @@ struct Check: AsyncParsableCommand {
             For TOTP (RFC 6238) validators: codes change every 30 s and most validators accept one step of \
             drift, so --max-offset 5s leaves a wide margin; use it from cron, a systemd timer or a \
             Kubernetes exec probe in images that carry this binary. A server that says its own clock is \
-            unsynchronized fails the check (exit 1) unless --allow-unsynchronized-server is given.
+            unsynchronized fails the check (exit 1) unless --allow-unsynchronized-server is given. Several \
+            sources (http(s):// and roughtime://, mixed) must agree: exit 2 names the one that disagrees with \
+            the majority.
             """
     )
 
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var roughtime: RoughtimeArguments
+
+    @Argument(help: "More sources (http(s):// or roughtime://) that must agree with the first.")
+    var moreSources: [String] = []
 
     @Option(help: "The largest acceptable offset, e.g. 500ms or 5s.")
     var maxOffset: DurationArgument
@@ -121,6 +133,11 @@ struct Check: AsyncParsableCommand {
     var allowUnsynchronizedServer = false
 
     func run() async throws {
+        if !moreSources.isEmpty || RoughtimeAddress.isRoughtime(sampling.url) {
+            let sources = try ClockSources.make([sampling.url] + moreSources, sampling: sampling, roughtime: roughtime)
+            try ClockSources.check(try await ClockSources.measure(sources), limit: maxOffset.duration)
+            return
+        }
         let result = try await sampling.measure()
         let limit = maxOffset.duration.totalNanoseconds
         print(OffsetReport.sentence(result))
