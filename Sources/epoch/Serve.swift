@@ -28,8 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on, 0-65535; 0 picks a free one (EPOCH_PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (EPOCH_LOG_LEVEL; default info).")
-    var logLevel: String?
+    @OptionGroup var logging: LoggingArguments
 
     @Option(help: "Keep serving this long after SIGTERM with /readyz at 503 (EPOCH_SHUTDOWN_DELAY; default 0s).")
     var shutdownDelay: DurationArgument?
@@ -49,24 +48,33 @@ struct Serve: AsyncParsableCommand {
         help: "Testing aid: shift every reported time by this duration, e.g. 2s or -2s (default 0).")
     var clockSkew: DurationArgument?
 
+    @OptionGroup var ntp: NTPArguments
+
     func run() async throws {
         let configuration = try makeConfiguration()
-        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw CommandFailure.usage("--log-level \(logLevel) is invalid: it accepts \(Self.levels)")
-        }
-        let level = try resolve(
-            logLevel.flatMap(Logger.Level.init(rawValue:)), environment: "EPOCH_LOG_LEVEL", default: .info,
-            accepts: Self.levels, parse: Logger.Level.init(rawValue:))
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let ntpConfiguration = try ntp.configuration(host: configuration.host, clockSkew: configuration.clockSkew)
+        try logging.bootstrap()
         let logger = Logger(label: "epoch")
-        let server = EpochHTTPServer(configuration: configuration, logger: logger)
+        // One clock reading and one metrics registry per process, shared by every protocol.
+        let clock = ClockState()
+        let metrics = ServerMetrics()
+        ProcessMetrics.register(on: metrics)
+        BuildInfoMetric.register(
+            in: metrics.registry, version: configuration.version, revision: configuration.revision,
+            swift: configuration.swiftVersion)
+        let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics)
+        // ServiceGroup shuts services down last to first: HTTP drains first, NTP answers until then.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ntpConfiguration {
+            services.append(
+                .init(
+                    service: NTPServer(configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger))
+            )
+        }
+        services.append(.init(service: server))
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -83,8 +91,6 @@ struct Serve: AsyncParsableCommand {
                 message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)
         }
     }
-
-    private static let levels = "trace, debug, info, notice, warning, error or critical"
 
     private func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()

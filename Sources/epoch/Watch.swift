@@ -1,0 +1,127 @@
+import ArgumentParser
+import EpochClient
+import EpochCore
+import EpochServer
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `epoch watch`: the clock-drift exporter. It measures this node's clock against its sources
+/// every --interval and serves the results on /metrics for Prometheus.
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure this node's clock against one or more sources every --interval; serve /metrics.",
+        discussion: """
+            Each SOURCE is an epoch service's base URL (http:// or https://; its /sync is used, or the \
+            whole seconds of GET / on an original go-microepoch). /metrics carries per-source offset, \
+            error bound, up/down and last success, whether the sources agree (Marzullo), and the node \
+            kernel's clock discipline (adjtimex, read-only: no privileges needed). A failed measurement \
+            is a counter and one log line, never an exit. SIGTERM stops it.
+            """
+    )
+
+    @Argument(help: "Sources to measure (EPOCH_WATCH_SOURCES, separated by spaces or commas).")
+    var sources: [String] = []
+
+    @Option(help: "Time between rounds, e.g. 30s (EPOCH_WATCH_INTERVAL; default 30s).")
+    var interval: DurationArgument?
+
+    @Option(help: "Exchanges per source and round, 1-100 (default 4).")
+    var samples = 4
+
+    @Option(help: "Give up on a source's connection or answer after this long (default 5s).")
+    var timeout = DurationArgument(argument: "5s")!
+
+    @Option(help: "PEM file of CA certificates to trust for https:// sources (default: the system's).")
+    var caFile: String?
+
+    @Option(help: "Address to serve /metrics and /healthz on (EPOCH_HOST; default 0.0.0.0).")
+    var host: String?
+
+    @Option(help: "Port to serve /metrics and /healthz on (EPOCH_WATCH_PORT; default 9471).")
+    var port: Int?
+
+    @OptionGroup var logging: LoggingArguments
+
+    func run() async throws {
+        let interval = try resolve(
+            interval?.duration, environment: "EPOCH_WATCH_INTERVAL", default: .seconds(30),
+            accepts: DurationArgument.accepts, parse: parseDuration)
+        guard interval > .zero else { throw CommandFailure.usage("--interval must be a positive duration") }
+        guard (1...100).contains(samples) else { throw CommandFailure.usage("--samples must be 1-100") }
+        guard timeout.duration > .zero else { throw CommandFailure.usage("--timeout must be a positive duration") }
+        var http = ServerConfiguration()
+        http.host = try resolve(host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: "an IP address") { $0 }
+        http.port = try resolve(port, environment: "EPOCH_WATCH_PORT", default: 9471, accepts: "a port 0-65535") {
+            Int($0)
+        }
+        guard (0...65535).contains(http.port) else {
+            throw CommandFailure.usage("--port \(http.port) is invalid: it accepts a port 0-65535")
+        }
+        http.revision = BuildInfo.revision
+        http.version = BuildInfo.version
+        http.swiftVersion = BuildInfo.swiftVersion
+        http.hostname = hostName()
+        http.eventLoopThreads = 1  // a scrape every few seconds and a probe: one loop is plenty
+        let watched = try makeSources()
+        try logging.bootstrap()
+        let logger = Logger(label: "epoch-watch")
+
+        let metrics = ServerMetrics()
+        ProcessMetrics.register(on: metrics)
+        BuildInfoMetric.register(
+            in: metrics.registry, version: http.version, revision: http.revision, swift: http.swiftVersion)
+        let watchMetrics = WatchMetrics(registry: metrics.registry)
+        let kernel = KernelClockDiscipline()
+        metrics.onScrape { watchMetrics.recordKernel(kernel.read()) }
+        let watch = ClockWatch(
+            sources: watched.map(\.source),
+            kinds: Dictionary(uniqueKeysWithValues: watched.map { ($0.source.name, $0.kind) }),
+            interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger)
+        // Until the HTTP layer takes route sets (issue 10), the watch is served by the service's
+        // own HTTP server: its /metrics renders this registry and /healthz answers while it runs.
+        let server = EpochHTTPServer(configuration: http, logger: logger, metrics: metrics)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: watch), .init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CommandFailure(message: "cannot serve on \(http.host):\(http.port): \(error)", exitCode: 1)
+        }
+    }
+
+    /// The sources from the arguments, else from EPOCH_WATCH_SOURCES; each URL once.
+    private func makeSources() throws -> [(source: any ClockSource, kind: SourceKind)] {
+        var given = sources
+        if given.isEmpty, let listed = getenv("EPOCH_WATCH_SOURCES").map({ String(cString: $0) }) {
+            given = listed.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+        }
+        guard !given.isEmpty else {
+            throw CommandFailure.usage("no source to watch: give one or more URLs (or EPOCH_WATCH_SOURCES)")
+        }
+        var options = SamplingOptions()
+        options.samples = samples
+        options.timeout = timeout.duration
+        options.trustedCertificatesFile = caFile
+        var seen: Set<String> = []
+        return try given.map { text in
+            let url: ServiceURL
+            do {
+                url = try ServiceURL(parsing: text)
+            } catch {
+                throw CommandFailure.usage("\(error)")
+            }
+            guard seen.insert(url.description).inserted else {
+                throw CommandFailure.usage("source \(url) is given twice")
+            }
+            return (HTTPSyncWatchSource(url: url, options: options), .httpSync)
+        }
+    }
+}

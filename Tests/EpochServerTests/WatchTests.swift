@@ -1,0 +1,95 @@
+import EpochClient
+import EpochCore
+import EpochServer
+import Logging
+import Prometheus
+import Testing
+
+/// `epoch watch`'s loop measuring real servers on loopback.
+@Suite struct WatchTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let synchronized = ClockDiscipline(
+        state: .ok, status: 0x2001, maxErrorNanoseconds: 3_000_000, estimatedErrorNanoseconds: 1_000)
+
+    func makeWatch(ports: [Int], registry: PrometheusCollectorRegistry) throws -> ClockWatch {
+        var options = SamplingOptions()
+        options.samples = 3
+        options.interval = .milliseconds(5)
+        options.timeout = .seconds(2)
+        let sources: [any ClockSource] = try ports.map {
+            HTTPSyncWatchSource(url: try ServiceURL(parsing: "http://127.0.0.1:\($0)"), options: options)
+        }
+        return ClockWatch(
+            sources: sources, kinds: [:], interval: .seconds(1), discipline: FixedClockDiscipline(Self.synchronized),
+            metrics: WatchMetrics(registry: registry), logger: Self.logger)
+    }
+
+    /// A server 2 s ahead reads as +2 s within its bound; a port nobody listens on is down and
+    /// counted, and the round goes on.
+    @Test func measuresOffsetsAndCountsFailures() async throws {
+        try await withTestServer(testConfiguration { $0.clockSkew = .seconds(2) }) { _, port in
+            let registry = PrometheusCollectorRegistry()
+            let closed = try await unusedPort()
+            let watch = try makeWatch(ports: [port, closed], registry: registry)
+            await watch.measureOnce()
+            let text = registry.emitToString()
+            let ahead = "source=\"http://127.0.0.1:\(port)\""
+            let offset = try #require(sample(text, "epoch_watch_offset_seconds", ahead))
+            let bound = try #require(sample(text, "epoch_watch_error_bound_seconds", ahead))
+            #expect(abs(offset - 2) <= bound && bound < 0.05)
+            #expect(sample(text, "epoch_watch_source_up", ahead) == 1)
+            let down = "source=\"http://127.0.0.1:\(closed)\""
+            #expect(sample(text, "epoch_watch_source_up", down) == 0)
+            #expect(
+                sample(
+                    text, "epoch_watch_measurement_failures_total", down + ",kind=\"http-sync\",reason=\"unreachable\"")
+                    == 1)
+            #expect(sample(text, "epoch_watch_last_success_timestamp_seconds", down) == 0)
+            #expect(sample(text, "epoch_watch_kernel_synchronized", nil) == 1)
+            #expect(sample(text, "epoch_watch_kernel_max_error_seconds", nil) == 0.003)
+        }
+    }
+
+    /// Two servers on time and one 20 s ahead: the one ahead is the falseticker. The control is
+    /// the same three with no skew: all agree.
+    @Test(arguments: [(Duration.seconds(20), 1.0), (Duration.zero, 0.0)])
+    func findsTheSourceThatDisagrees(skew: Duration, disagreeing: Double) async throws {
+        try await withTestServer { _, first in
+            try await withTestServer { _, second in
+                try await withTestServer(testConfiguration { $0.clockSkew = skew }) { _, skewed in
+                    let registry = PrometheusCollectorRegistry()
+                    try await makeWatch(ports: [first, second, skewed], registry: registry).measureOnce()
+                    let text = registry.emitToString()
+                    #expect(sample(text, "epoch_watch_sources_disagreeing", nil) == disagreeing)
+                    #expect(sample(text, "epoch_watch_sources_agreeing", nil) == 3 - disagreeing)
+                    #expect(
+                        sample(text, "epoch_watch_source_agrees", "source=\"http://127.0.0.1:\(skewed)\"")
+                            == 1 - disagreeing)
+                }
+            }
+        }
+    }
+}
+
+/// The value of the first sample of `name` whose labels contain `labels` (nil: a series without
+/// labels), from Prometheus text exposition.
+func sample(_ text: String, _ name: String, _ labels: String?) -> Double? {
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        let parts = line.split(separator: " ")
+        guard parts.count == 2 else { continue }
+        let series = parts[0]
+        if let labels {
+            guard series.hasPrefix(name + "{"), series.contains(labels) else { continue }
+        } else {
+            guard series == name else { continue }
+        }
+        return Double(parts[1])
+    }
+    return nil
+}
+
+/// A loopback port that was free a moment ago (bound, read, closed).
+func unusedPort() async throws -> Int {
+    let configuration = testConfiguration()
+    return try await withTestServer(configuration) { _, port in port }
+}
