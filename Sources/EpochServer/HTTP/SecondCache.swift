@@ -1,53 +1,47 @@
 import EpochCore
 import NIOCore
-import NIOHTTP1
 
 /// What does not change within one second, rendered once per second per event loop: the `Date`
-/// header and the whole `GET /` response in seconds, head and body, which every request of that
-/// second shares byte for byte. Confined to one event loop, so it needs no lock.
-final class SecondCache {
-    private let hostname: String
-    private let revision: String
+/// header and the encoded responses a route set declares per-second (`GET /` in seconds), which
+/// every request of that second shares byte for byte. Confined to one event loop: no lock.
+///
+/// It follows the clock both ways. Forward, at the first request of a new second. Backward only
+/// when the clock itself is behind the cache (an NTP step, a VM resume), not merely a request
+/// whose head was decoded just before the tick: loops serve many connections, so such requests
+/// are routine, and answering them from the new second is at most the rest of a second late.
+final class SecondCache<Route: HTTPRoute> {
     private let allocator = ByteBufferAllocator()
     private(set) var second: Int64 = .min
     private(set) var dateHeader = ""
-    private(set) var epochHead = HTTPResponseHead(version: .http1_1, status: .ok)
-    private(set) var epochBody = ByteBuffer()
-    /// Metric series looked up once per loop (see `ServerMetrics.series`).
-    var series: [ServerMetrics.SeriesKey: ServerMetrics.RequestSeries] = [:]
+    private var responses: [Route: EncodedResponse] = [:]
 
-    init(hostname: String, revision: String) {
-        self.hostname = hostname
-        self.revision = revision
-    }
+    /// The start of the cached second: the time per-second responses are rendered for.
+    var secondStart: UnixNanoseconds { second &* 1_000_000_000 }
 
-    /// Brings the cache forward to the second `now` falls in. Never backwards: a request whose
-    /// head was read in the previous second is answered from the current one (the clock is read
-    /// when the head is decoded, and loops serve many connections).
+    /// Brings the cache to the second of a request stamped `receivedAt`; `now` reads the same
+    /// clock again, only when the request is behind the cache.
     @inline(__always)
-    func advance(to now: UnixNanoseconds) {
-        let current = TimeUnit.sec.count(ofNanoseconds: now)
-        if current > second { render(second: current, now: now) }
+    func follow(receivedAt: UnixNanoseconds, now: () -> UnixNanoseconds) {
+        let requested = TimeUnit.sec.count(ofNanoseconds: receivedAt)
+        if requested > second {
+            move(to: requested)
+        } else if requested < second {
+            let current = TimeUnit.sec.count(ofNanoseconds: now())
+            if current < second { move(to: current) }
+        }
     }
 
-    private func render(second: Int64, now: UnixNanoseconds) {
+    /// The encoded response of `route` for the cached second, rendered by `render` at its first use.
+    func response(for route: Route, render: () -> Response) -> EncodedResponse {
+        if let encoded = responses[route] { return encoded }
+        let encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
+        responses[route] = encoded
+        return encoded
+    }
+
+    private func move(to second: Int64) {
         self.second = second
         dateHeader = httpDate(unixSeconds: second)
-        epochBody = allocator.buffer(string: Payload.epoch(host: hostname, time: now, unit: .sec, rev: revision))
-        epochHead = HTTPResponseHead(
-            version: .http1_1,
-            status: .ok,
-            headers: HTTPHeaders(
-                Self.standardHeaders(contentType: Response.json, length: epochBody.readableBytes, date: dateHeader))
-        )
-    }
-
-    static func standardHeaders(contentType: String, length: Int, date: String) -> [(String, String)] {
-        [
-            ("content-type", contentType),
-            ("content-length", String(length)),
-            ("cache-control", "no-store"),
-            ("date", date),
-        ]
+        responses.removeAll(keepingCapacity: true)
     }
 }

@@ -2,55 +2,19 @@ import CoreMetrics
 import NIOConcurrencyHelpers
 import Prometheus
 
-/// The server's Prometheus metrics, created through swift-metrics with an injected factory so that
-/// every server instance (and every test) has its own registry.
+/// The server's Prometheus metrics: one registry per server process (every test has its own),
+/// plus the request series each event loop counts without a lock and the scrape adds up.
 public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    /// go-microepoch's counter of `/` requests, kept by name for its dashboards.
-    private let epochRequests: CoreMetrics.Counter
-    private let requestSeries = NIOLockedValueBox([SeriesKey: RequestSeries]())
+    private let requestSeries = NIOLockedValueBox([(labels: RequestLabels, counts: RequestSeriesCounts)]())
+    private let aliases = NIOLockedValueBox([RouteCountAlias]())
     private let scrapeHooks = NIOLockedValueBox([@Sendable () -> Void]())
-
-    struct SeriesKey: Hashable {
-        let path: Route
-        let code: UInt
-    }
-
-    /// One `{path, code}` combination's counter and duration histogram, looked up once per
-    /// connection-loop and then reused: the hot path never touches the registry's lock.
-    struct RequestSeries: Sendable {
-        let requests: CoreMetrics.Counter
-        let duration: CoreMetrics.Timer
-    }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-            .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(50),
-        ]
-        self.factory = factory
-        self.epochRequests = CoreMetrics.Counter(label: "epoch_request_count", factory: factory)
+        self.factory = PrometheusMetricsFactory(registry: registry)
     }
-
-    func series(path: Route, code: UInt) -> RequestSeries {
-        requestSeries.withLockedValue { table in
-            let key = SeriesKey(path: path, code: code)
-            if let series = table[key] { return series }
-            let dimensions = [("path", path.rawValue), ("code", String(code))]
-            let series = RequestSeries(
-                requests: CoreMetrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
-                duration: CoreMetrics.Timer(
-                    label: "http_request_duration_seconds", dimensions: [("path", path.rawValue)], factory: factory)
-            )
-            table[key] = series
-            return series
-        }
-    }
-
-    func countEpochRequest() { epochRequests.increment() }
 
     /// The factory every collector of this server's registry is made with (clock, process and
     /// protocol metrics register theirs through it).
@@ -62,9 +26,23 @@ public final class ServerMetrics: Sendable {
         scrapeHooks.withLockedValue { $0.append(hook) }
     }
 
+    /// Also exposes the count of every request to the route labelled `route` as counter `name`.
+    public func countRequests(toRoute route: String, as name: String, help: String) {
+        aliases.withLockedValue { $0.append(RouteCountAlias(route: route, name: name, help: help)) }
+    }
+
+    /// A new series for one event loop (each loop registers its own; the scrape adds them up).
+    func registerRequestSeries(_ labels: RequestLabels) -> RequestSeriesCounts {
+        let counts = RequestSeriesCounts()
+        requestSeries.withLockedValue { $0.append((labels, counts)) }
+        return counts
+    }
+
     /// The Prometheus text exposition of every metric, after running the scrape hooks.
     public func emit(into buffer: inout [UInt8]) {
         for hook in scrapeHooks.withLockedValue({ $0 }) { hook() }
         registry.emit(into: &buffer)
+        RequestMetricsExposition.render(
+            requestSeries.withLockedValue { $0 }, aliases: aliases.withLockedValue { $0 }, into: &buffer)
     }
 }
