@@ -36,11 +36,13 @@ let package = Package(
             ]
         ),
         .target(name: "CEpochTimex"),
+        .target(name: "CEpochAffinity"),
         .target(name: "EpochCore", dependencies: ["CEpochTimex"]),
         .target(
             name: "EpochServer",
             dependencies: [
                 "EpochCore",
+                "CEpochAffinity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -40,8 +40,14 @@ struct Serve: AsyncParsableCommand {
         help: "A request must arrive in full within this time of its first byte (EPOCH_REQUEST_TIMEOUT; default 10s).")
     var requestTimeout: DurationArgument?
 
-    @Option(help: "Event loop threads (EPOCH_THREADS; default: one per available core).")
+    @Option(help: "Event loop threads (EPOCH_THREADS; default: the CPUs of the affinity mask or cgroup quota, fewer).")
     var threads: Int?
+
+    @Option(help: "Connections held open at most; more are closed at accept (EPOCH_MAX_CONNECTIONS; default 256).")
+    var maxConnections: Int?
+
+    @Flag(help: .hidden)
+    var testingWithoutBackpressure = false
 
     @Option(
         parsing: .unconditional,
@@ -123,6 +129,18 @@ struct Serve: AsyncParsableCommand {
         if let threads = configuration.eventLoopThreads, !(1...256).contains(threads) {
             throw CommandFailure.usage("--threads \(threads) is invalid: it accepts a thread count 1-256")
         }
+        configuration.maxConnections = try resolve(
+            maxConnections, environment: "EPOCH_MAX_CONNECTIONS", default: configuration.maxConnections,
+            accepts: "a connection count 1-65536"
+        ) {
+            Int($0)
+        }
+        guard (1...65536).contains(configuration.maxConnections) else {
+            throw CommandFailure.usage(
+                "--max-connections \(configuration.maxConnections) is invalid: it accepts a connection count 1-65536")
+        }
+        // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/test_backpressure.py).
+        configuration.backpressure = !testingWithoutBackpressure
         configuration.clockSkew = clockSkew?.duration ?? .zero
         configuration.hostname = hostName()
         configuration.revision = BuildInfo.revision
