@@ -68,7 +68,7 @@ struct Serve: AsyncParsableCommand {
         BuildInfoMetric.register(
             in: metrics.registry, version: configuration.version, revision: configuration.revision,
             swift: configuration.swiftVersion)
-        let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics)
+        let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
         // ServiceGroup shuts services down last to first: HTTP drains first, NTP answers until then.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ntpConfiguration {

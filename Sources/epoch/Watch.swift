@@ -83,9 +83,8 @@ struct Watch: AsyncParsableCommand {
             sources: watched.map(\.source),
             kinds: Dictionary(uniqueKeysWithValues: watched.map { ($0.source.name, $0.kind) }),
             interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger)
-        // Until the HTTP layer takes route sets (issue 10), the watch is served by the service's
-        // own HTTP server: its /metrics renders this registry and /healthz answers while it runs.
-        let server = EpochHTTPServer(configuration: http, logger: logger, metrics: metrics)
+        let server = HTTPServer(
+            configuration: http, routes: WatchRoutes(watch: watch, metrics: metrics), metrics: metrics, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: watch), .init(service: server)],

@@ -1,5 +1,6 @@
 import EpochCore
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// `epoch watch`'s loop as a swift-service-lifecycle `Service`: every `interval` it measures each
@@ -14,6 +15,8 @@ public final class ClockWatch: Service, Sendable {
     private let metrics: WatchMetrics
     private let logger: Logger
     private let clock = WallClock()
+    /// When the loop last made progress (started, or ended a round): what `/healthz` judges.
+    private let lastProgress = NIOLockedValueBox(ContinuousClock.now)
 
     /// `kinds` names each source's kind for the series' `kind` label before its first answer.
     public init(
@@ -29,9 +32,17 @@ public final class ClockWatch: Service, Sendable {
         for source in sources { metrics.declare(source: source.name, kind: kinds[source.name] ?? .httpSync) }
     }
 
+    /// Whether a round ended recently: within three intervals plus 30 s for a round's own
+    /// exchanges (each source's timeout is far less). A wedged loop fails the liveness probe.
+    public var isMakingProgress: Bool {
+        ContinuousClock.now - lastProgress.withLockedValue { $0 } <= interval * 3 + .seconds(30)
+    }
+
     public func run() async throws {
+        lastProgress.withLockedValue { $0 = .now }
         logger.info(
-            "watching", metadata: ["sources": .array(sources.map { .string($0.name) }), "interval": "\(interval)"])
+            "watching",
+            metadata: ["sources": .array(sources.map { .string($0.name) }), "interval": "\(formatDuration(interval))"])
         await cancelWhenGracefulShutdown {
             let clock = ContinuousClock()
             var next = clock.now
@@ -88,6 +99,7 @@ public final class ClockWatch: Service, Sendable {
         }
         let agreement = SourceAgreement(intervals)
         metrics.recordAgreement(agreement, kinds: kinds)
+        lastProgress.withLockedValue { $0 = .now }
         if !agreement.disagreeing.isEmpty {
             logger.warning(
                 "sources disagree",
