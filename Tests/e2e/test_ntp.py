@@ -124,3 +124,45 @@ def server_metrics(server) -> str:
     status, _, body = http_get(server.url + "/metrics")
     assert status == 200
     return body.decode()
+
+
+def test_the_ntp_component_adds_a_udp_port_to_an_overlay(tmp_path):
+    """The kustomize Component renders into the staging overlay: container port, Service port and
+    NetworkPolicy rule for UDP; the control is the overlay without it, which has no UDP at all."""
+    import yaml
+
+    from conftest import REPO_ROOT
+
+    kubectl = REPO_ROOT / ".venv" / "bin" / "kubectl"
+    work = REPO_ROOT / ".build-ntp-component"
+    work.mkdir(exist_ok=True)
+
+    def render(components: list[str]) -> list[dict]:
+        (work / "kustomization.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": ["../deploy/k8s/overlays/staging"], "components": components,
+        }))
+        done = subprocess.run([str(kubectl), "kustomize", str(work)], capture_output=True, text=True, check=True,
+                              env={"KUBECONFIG": "/dev/null", "PATH": "/usr/bin:/bin"})
+        return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+    def udp(docs: list[dict]) -> dict[str, object]:
+        found: dict[str, object] = {}
+        for doc in docs:
+            if doc["kind"] == "Deployment":
+                container = doc["spec"]["template"]["spec"]["containers"][0]
+                found["container"] = [p for p in container["ports"] if p["protocol"] == "UDP"]
+                found["env"] = {e["name"]: e.get("value") for e in container["env"]}.get("EPOCH_NTP_PORT")
+            if doc["kind"] == "Service":
+                found["service"] = [p for p in doc["spec"]["ports"] if p["protocol"] == "UDP"]
+            if doc["kind"] == "NetworkPolicy" and doc["metadata"]["name"].startswith("epoch"):
+                found["policy"] = [p for rule in doc["spec"]["ingress"] for p in rule["ports"] if p["protocol"] == "UDP"]
+        return found
+
+    with_ntp = udp(render(["../deploy/k8s/components/ntp"]))
+    assert with_ntp["container"] == [{"name": "ntp", "containerPort": 1123, "protocol": "UDP"}]
+    assert with_ntp["env"] == "1123"
+    assert with_ntp["service"] == [{"name": "ntp", "port": 123, "targetPort": "ntp", "protocol": "UDP"}]
+    assert with_ntp["policy"] == [{"port": "ntp", "protocol": "UDP"}]
+    without = udp(render([]))
+    assert not without["container"] and not without["service"] and not without["policy"] and without["env"] is None

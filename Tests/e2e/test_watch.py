@@ -179,3 +179,53 @@ def test_prometheus_fires_the_totp_alert_for_a_20s_skew_only(epoch_server, watch
         log.seek(0)
         tail = log.read().decode(errors="replace").splitlines()[-5:]
         print("\n".join(tail))
+
+
+def kubectl() -> str:
+    local = REPO_ROOT / ".venv" / "bin" / "kubectl"
+    return str(local) if local.exists() else "kubectl"
+
+
+def render(directory: Path) -> list[dict]:
+    import yaml
+
+    done = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=True,
+        env={**os.environ, "KUBECONFIG": "/dev/null"},
+    )
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def test_the_daemonset_is_unprivileged_restricted_and_sized():
+    docs = render(REPO_ROOT / "deploy" / "k8s" / "watch")
+    kinds = {doc["kind"] for doc in docs}
+    assert {"DaemonSet", "PodMonitor", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"} <= kinds
+    daemonset = next(doc for doc in docs if doc["kind"] == "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    for host_access in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(host_access), host_access
+    assert not [v for v in pod.get("volumes", []) if "hostPath" in v]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+    assert context["readOnlyRootFilesystem"] and not context.get("privileged")
+    assert not container.get("ports", [{}])[0].get("hostPort")
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    assert container["args"] == ["watch"]
+    # The PodMonitor names the job the EpochWatchDown alert matches.
+    monitor = next(doc for doc in docs if doc["kind"] == "PodMonitor")
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert daemonset["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "epoch-watch"
+    assert 'up{job="epoch-watch"}' in RULES.read_text()
+
+
+def test_the_core_objects_validate_against_kubernetes_1_30():
+    import kubernetes_validate
+
+    for doc in render(REPO_ROOT / "deploy" / "k8s" / "watch"):
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # CRDs: no schema in kubernetes-validate
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
