@@ -92,6 +92,8 @@ struct Serve: AsyncParsableCommand {
                 try await group.run()
                 tasks.cancelAll()
             }
+        } catch let failure as NTPServer.BindFailure {
+            throw CommandFailure(message: failure.description, exitCode: 1)
         } catch {
             throw CommandFailure(
                 message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)

@@ -166,3 +166,39 @@ def test_the_ntp_component_adds_a_udp_port_to_an_overlay(tmp_path):
     assert with_ntp["policy"] == [{"port": "ntp", "protocol": "UDP"}]
     without = udp(render([]))
     assert not without["container"] and not without["service"] and not without["policy"] and without["env"] is None
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--ntp-port", "70000"], {}, "--ntp-port 70000 is invalid"),
+    ([], {"EPOCH_NTP_PORT": "ntp"}, "EPOCH_NTP_PORT=ntp is invalid"),
+    (["--ntp-port", "1123", "--ntp-stratum", "1"], {}, "--ntp-stratum 1 is invalid"),
+])
+def test_bad_ntp_settings_are_one_line_and_exit_2(release_binary, args, env, message):
+    import os
+
+    done = subprocess.run([str(release_binary), "serve", "--port", "0", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=10)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and message in done.stderr
+
+
+def test_a_busy_ntp_port_is_one_line_and_exit_1(release_binary):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [str(release_binary), "serve", "--host", "127.0.0.1", "--port", "0", "--ntp-port", str(port),
+             "--log-level", "critical"], capture_output=True, text=True, timeout=15)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot serve NTP on 127.0.0.1:{port}" in lines[0], done.stderr
+
+
+def test_the_ntp_port_comes_from_the_environment_too(epoch_server):
+    port = free_udp_port()
+    epoch_server(env={"EPOCH_NTP_PORT": str(port), "EPOCH_NTP_SERVE_UNSYNCHRONIZED": "1"})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(b"\x23" + bytes(40) + b"\x01" * 7, ("127.0.0.1", port))
+        reply, _ = sock.recvfrom(2048)
+    assert len(reply) == 48 and reply[0] >> 6 == 0  # leap 0: the env flag took effect too

@@ -40,7 +40,7 @@ public final class NTPServer: Service, Sendable {
         } catch {
             bound.fail(error)
             try? await group.shutdownGracefully()
-            throw error
+            throw BindFailure(description: "cannot serve NTP on \(configuration.host):\(configuration.port): \(error)")
         }
         bound.succeed(channel.localAddress!)
         logger.info(
@@ -75,6 +75,11 @@ public final class NTPServer: Service, Sendable {
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
+    }
+
+    /// The NTP socket could not be bound, in one line.
+    public struct BindFailure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// CLOCK_REALTIME's resolution, for the precision field.
