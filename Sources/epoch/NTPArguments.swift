@@ -23,7 +23,7 @@ struct NTPArguments: ParsableArguments {
 
     /// The NTP server's configuration, or nil when NTP is off.
     func configuration(host: String, clockSkew: Duration) throws -> NTPServerConfiguration? {
-        let port = try resolve(ntpPort, environment: "EPOCH_NTP_PORT", default: nil, accepts: "a port 0-65535") {
+        let port = try resolve(ntpPort, environment: "EPOCH_NTP_PORT", accepts: "a port 0-65535") {
             Int($0)
         }
         guard let port else { return nil }

@@ -124,7 +124,7 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure.usage("--shutdown-delay is invalid: it accepts a duration of 0s or more")
         }
         configuration.eventLoopThreads = try resolve(
-            threads, environment: "EPOCH_THREADS", default: nil, accepts: "a thread count 1-256"
+            threads, environment: "EPOCH_THREADS", accepts: "a thread count 1-256"
         ) {
             Int($0)
         }
