@@ -38,8 +38,8 @@ struct NTPArguments: ParsableArguments {
         }
         let serveUnsynchronized = try resolve(
             ntpServeUnsynchronized ? true : nil, environment: "EPOCH_NTP_SERVE_UNSYNCHRONIZED", default: false,
-            accepts: "1 or 0"
-        ) { ["1": true, "true": true, "0": false, "false": false][$0] }
+            accepts: "true or false"
+        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
         var configuration = NTPServerConfiguration()
         configuration.host = host
         configuration.port = port

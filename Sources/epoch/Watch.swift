@@ -46,6 +46,14 @@ struct Watch: AsyncParsableCommand {
     @Option(help: "Port to serve /metrics and /healthz on (EPOCH_WATCH_PORT; default 9471).")
     var port: Int?
 
+    @Flag(
+        help: """
+            Leave a source's own error out of its bound while the source says its clock is \
+            unsynchronized, instead of counting it (an undisciplined kernel reports 16 s, beyond any \
+            TOTP alert). For labs and tests only.
+            """)
+    var allowUnsynchronizedSources = false
+
     @OptionGroup var logging: LoggingArguments
 
     func run() async throws {
@@ -82,7 +90,8 @@ struct Watch: AsyncParsableCommand {
         let watch = ClockWatch(
             sources: watched.map(\.source),
             kinds: Dictionary(uniqueKeysWithValues: watched.map { ($0.source.name, $0.kind) }),
-            interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger)
+            interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger,
+            allowUnsynchronizedSources: allowUnsynchronizedSources)
         let server = HTTPServer(
             configuration: http, routes: WatchRoutes(watch: watch, metrics: metrics), metrics: metrics, logger: logger)
         let group = ServiceGroup(

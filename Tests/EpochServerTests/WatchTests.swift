@@ -71,6 +71,35 @@ import Testing
     }
 }
 
+/// A source that answers what it is given: an unsynchronized server with its kernel's 16 s.
+struct FixedSource: ClockSource {
+    let name = "fixed://unsynchronized"
+    func measure() async throws(SyncFailure) -> SourceMeasurement {
+        SourceMeasurement(
+            source: name, kind: .httpSync, offset: 2_000_000, errorBound: 16_000_500_000, sourceError: 16_000_000_000,
+            sourceSynchronized: false, roundTrip: 1_000_000, samples: 4)
+    }
+}
+
+@Suite struct WatchUnsynchronizedSourceTests {
+    /// The source's own error is in the bound unless the lab flag takes it out; the control is the
+    /// same source without the flag.
+    @Test(arguments: [(false, 16.0005), (true, 0.0005)])
+    func labFlagLeavesTheSourcesOwnErrorOut(allow: Bool, bound: Double) async throws {
+        let registry = PrometheusCollectorRegistry()
+        let watch = ClockWatch(
+            sources: [FixedSource()], kinds: [:], interval: .seconds(1),
+            discipline: FixedClockDiscipline(WatchTests.synchronized), metrics: WatchMetrics(registry: registry),
+            logger: WatchTests.logger, allowUnsynchronizedSources: allow)
+        await watch.measureOnce()
+        let text = registry.emitToString()
+        let labels = "source=\"fixed://unsynchronized\""
+        #expect(sample(text, "epoch_watch_error_bound_seconds", labels) == bound)
+        #expect(sample(text, "epoch_watch_source_error_seconds", labels) == 16)
+        #expect(sample(text, "epoch_watch_source_synchronized", labels) == 0)
+    }
+}
+
 /// The value of the first sample of `name` whose labels contain `labels` (nil: a series without
 /// labels), from Prometheus text exposition.
 func sample(_ text: String, _ name: String, _ labels: String?) -> Double? {

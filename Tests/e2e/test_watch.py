@@ -29,7 +29,10 @@ class WatchProcess:
         self.log = open(self.log_path, "w+b")
         self.process = subprocess.Popen(
             [str(binary), "watch", "--host", "127.0.0.1", "--port", str(self.port), "--interval", interval,
-             "--samples", "2", "--timeout", "1s", *sources],
+             "--samples", "2", "--timeout", "1s",
+             # The servers run on this VM, whose undisciplined kernel reports a 16 s max error: counted
+             # in the bound, it would fire the 15 s alert for every source, skewed or not.
+             "--allow-unsynchronized-sources", *sources],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         wait_for_http(self.url + "/healthz", 30)

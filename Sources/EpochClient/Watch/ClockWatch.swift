@@ -14,15 +14,21 @@ public final class ClockWatch: Service, Sendable {
     private let discipline: any ClockDisciplineSource
     private let metrics: WatchMetrics
     private let logger: Logger
+    private let allowUnsynchronizedSources: Bool
     private let clock = WallClock()
     /// When the loop last made progress (started, or ended a round): what `/healthz` judges.
     private let lastProgress = NIOLockedValueBox(ContinuousClock.now)
 
     /// `kinds` names each source's kind for the series' `kind` label before its first answer.
+    /// `allowUnsynchronizedSources` leaves a source's own error out of the bound while the source
+    /// says its clock is unsynchronized (labs and tests, whose servers nobody disciplines; an
+    /// undisciplined kernel reports 16 s, which would fire every TOTP alert).
     public init(
         sources: [any ClockSource], kinds: [String: SourceKind], interval: Duration,
-        discipline: any ClockDisciplineSource, metrics: WatchMetrics, logger: Logger
+        discipline: any ClockDisciplineSource, metrics: WatchMetrics, logger: Logger,
+        allowUnsynchronizedSources: Bool = false
     ) {
+        self.allowUnsynchronizedSources = allowUnsynchronizedSources
         self.sources = sources
         self.kinds = kinds
         self.interval = interval
@@ -79,7 +85,12 @@ public final class ClockWatch: Service, Sendable {
         for source in sources {
             let kind = kinds[source.name] ?? .httpSync
             switch outcomes[source.name] {
-            case .success(let measurement):
+            case .success(var measurement):
+                if allowUnsynchronizedSources, measurement.sourceSynchronized == false,
+                    let ownError = measurement.sourceError
+                {
+                    measurement.errorBound = max(0, measurement.errorBound - ownError)
+                }
                 metrics.recordSuccess(measurement, at: clock.now(), kind: kind)
                 intervals.append(measurement.interval)
                 logger.debug(

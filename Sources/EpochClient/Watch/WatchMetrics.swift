@@ -21,6 +21,8 @@ public final class WatchMetrics: Sendable {
         let offset: Gauge
         let errorBound: Gauge
         let roundTrip: Gauge
+        let sourceError: Gauge
+        let sourceSynchronized: Gauge
         let up: Gauge
         let agrees: Gauge
         let lastSuccess: Gauge
@@ -104,6 +106,19 @@ public final class WatchMetrics: Sendable {
                     descriptor: .init(
                         metricName: "epoch_watch_round_trip_seconds", unitName: "",
                         helpText: "Round trip of the exchange the offset comes from, last success."), labels: labels),
+                sourceError: registry.makeGauge(
+                    descriptor: .init(
+                        metricName: "epoch_watch_source_error_seconds", unitName: "",
+                        helpText:
+                            "The error the source reports for its own clock (its kernel's max error), last success."),
+                    labels: labels),
+                sourceSynchronized: registry.makeGauge(
+                    descriptor: .init(
+                        metricName: "epoch_watch_source_synchronized", unitName: "",
+                        helpText:
+                            "1 when the source says its clock is synchronized, 0 when it says not, -1 when it does not say."
+                    ),
+                    labels: labels),
                 up: registry.makeGauge(
                     descriptor: .init(
                         metricName: "epoch_watch_source_up", unitName: "",
@@ -133,6 +148,8 @@ public final class WatchMetrics: Sendable {
         series.offset.set(to: Double(measurement.offset) / 1e9)
         series.errorBound.set(to: Double(measurement.errorBound) / 1e9)
         series.roundTrip.set(to: Double(measurement.roundTrip) / 1e9)
+        series.sourceError.set(to: Double(measurement.sourceError ?? 0) / 1e9)
+        series.sourceSynchronized.set(to: measurement.sourceSynchronized.map { $0 ? 1 : 0 } ?? -1)
         series.up.set(to: 1)
         series.lastSuccess.set(to: Double(time) / 1e9)
     }
