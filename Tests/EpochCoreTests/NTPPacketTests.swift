@@ -38,17 +38,18 @@ import Testing
 }
 
 @Suite struct NTPPacketTests {
-    /// A client request shaped as chrony 4.3 sends them: LI 0, VN 4, mode 3, poll 6 and a
-    /// random transmit timestamp (chrony hides its clock in requests), everything else zero.
+    /// A chrony 4.3 client request, captured on loopback on 2026-12-01 (`chronyd -Q` against a
+    /// UDP socket): LI 0, VN 4, mode 3, poll 6, precision 32 and a random transmit timestamp
+    /// (chrony hides its clock in requests), everything else zero.
     static let chronyRequest: [UInt8] =
         [0x23, 0x00, 0x06, 0x20] + [UInt8](repeating: 0, count: 36)
-        + [0x1D, 0x5B, 0x7E, 0x2C, 0x92, 0x01, 0xA3, 0x44]
+        + [0x95, 0xEA, 0xEF, 0xF6, 0xF0, 0xEB, 0x95, 0x11]
 
     @Test func parsesAClientRequest() throws {
         let packet = try NTPPacket(parsing: Self.chronyRequest)
         #expect(packet.leap == .none && packet.version == 4 && packet.mode == .client)
         #expect(packet.poll == 6 && packet.precision == 32)
-        #expect(packet.transmitTime.bits == 0x1D5B_7E2C_9201_A344)
+        #expect(packet.transmitTime.bits == 0x95EA_EFF6_F0EB_9511)
         #expect(packet.originTime == .zero && packet.receiveTime == .zero)
     }
 
