@@ -38,6 +38,7 @@ let package = Package(
             ]
         ),
         .target(name: "CEpochTimex"),
+        .target(name: "CEpochAffinity"),
         .target(
             name: "EpochCore",
             dependencies: ["CEpochTimex", .product(name: "Crypto", package: "swift-crypto")]
@@ -46,6 +47,7 @@ let package = Package(
             name: "EpochServer",
             dependencies: [
                 "EpochCore",
+                "CEpochAffinity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -66,6 +68,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

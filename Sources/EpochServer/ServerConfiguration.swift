@@ -26,8 +26,13 @@ public struct ServerConfiguration: Sendable {
     public var maxRequestBytes = 64 * 1024
     /// Size limit of one request's header block (name + value bytes), enforced by NIO's decoder.
     public var maxHeaderBytes = 16 * 1024
-    /// Event loop threads; nil means one per core available to this process (cgroup-aware).
+    /// Event loop threads; nil means one per CPU this process may use (`EventLoopThreads.available`).
     public var eventLoopThreads: Int? = nil
+    /// Connections held open at most; more are closed at accept and counted. With each
+    /// connection's worst case bounded by backpressure, this bounds the server's memory.
+    public var maxConnections = 256
+    /// Testing aid: false leaves out the read backpressure (the flood test's control run).
+    public var backpressure = true
     /// Shifts every time the server reports (testing aid for offset-measuring clients).
     public var clockSkew: Duration = .zero
     /// `/readyz` answers 503 while the kernel reports the clock unsynchronized, so that Kubernetes

@@ -23,6 +23,17 @@ func resolve<Value>(
     return value
 }
 
+/// The same for an option without a default: nil when neither the flag nor the variable is set.
+/// (Passing `default: nil` to the function above would make `Value` optional and wrap an absent
+/// flag as `.some(nil)`, which skips the environment.)
+func resolve<Value>(
+    _ flag: Value?, environment name: String, accepts: String, parse: (String) -> Value?
+) throws -> Value? {
+    try resolve(flag.map { Optional($0) }, environment: name, default: nil, accepts: accepts) { raw in
+        parse(raw).map { Optional($0) }
+    }
+}
+
 /// A duration argument: `500ms`, `2s`, `1m`.
 struct DurationArgument: ExpressibleByArgument, Sendable {
     let duration: Duration

@@ -30,8 +30,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on, 0-65535; 0 picks a free one (EPOCH_PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (EPOCH_LOG_LEVEL; default info).")
-    var logLevel: String?
+    @OptionGroup var logging: LoggingArguments
 
     @Option(help: "Keep serving this long after SIGTERM with /readyz at 503 (EPOCH_SHUTDOWN_DELAY; default 0s).")
     var shutdownDelay: DurationArgument?
@@ -43,8 +42,14 @@ struct Serve: AsyncParsableCommand {
         help: "A request must arrive in full within this time of its first byte (EPOCH_REQUEST_TIMEOUT; default 10s).")
     var requestTimeout: DurationArgument?
 
-    @Option(help: "Event loop threads (EPOCH_THREADS; default: one per available core).")
+    @Option(help: "Event loop threads (EPOCH_THREADS; default: the CPUs of the affinity mask or cgroup quota, fewer).")
     var threads: Int?
+
+    @Option(help: "Connections held open at most; more are closed at accept (EPOCH_MAX_CONNECTIONS; default 256).")
+    var maxConnections: Int?
+
+    @Flag(help: .hidden)
+    var testingWithoutBackpressure = false
 
     @Option(
         parsing: .unconditional,
@@ -64,34 +69,39 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "File holding the Roughtime long-term key, from `epoch roughtime keygen` (EPOCH_ROUGHTIME_KEY).")
     var roughtimeKey: String?
 
+    @OptionGroup var ntp: NTPArguments
+
     func run() async throws {
         let configuration = try makeConfiguration()
-        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw CommandFailure.usage("--log-level \(logLevel) is invalid: it accepts \(Self.levels)")
-        }
-        let level = try resolve(
-            logLevel.flatMap(Logger.Level.init(rawValue:)), environment: "EPOCH_LOG_LEVEL", default: .info,
-            accepts: Self.levels, parse: Logger.Level.init(rawValue:))
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let ntpConfiguration = try ntp.configuration(host: configuration.host, clockSkew: configuration.clockSkew)
+        try logging.bootstrap()
         let logger = Logger(label: "epoch")
-        // One reading of the kernel's clock discipline and one registry for every protocol served.
-        let metrics = ServerMetrics()
+        // One clock reading and one metrics registry per process, shared by every protocol.
         let clock = ClockState()
         let reading = clock.discipline
         logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
+        let metrics = ServerMetrics()
+        ProcessMetrics.register(on: metrics)
+        BuildInfoMetric.register(
+            in: metrics.registry, version: configuration.version, revision: configuration.revision,
+            swift: configuration.swiftVersion)
         let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
-        // Before HTTP: the group drains in reverse order, so Roughtime answers through HTTP's drain.
+        // ServiceGroup shuts services down last to first: HTTP drains first, and the UDP protocols
+        // (listed before it) answer until it has.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ntpConfiguration {
+            services.append(
+                .init(
+                    service: NTPServer(configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger))
+            )
+        }
         if let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger) {
             services.append(.init(service: roughtime))
         }
+        services.append(.init(service: server))
         let group = ServiceGroup(
             configuration: .init(
-                services: services + [.init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -103,13 +113,13 @@ struct Serve: AsyncParsableCommand {
                 try await group.run()
                 tasks.cancelAll()
             }
+        } catch let failure as NTPServer.BindFailure {
+            throw CommandFailure(message: failure.description, exitCode: 1)
         } catch {
             throw CommandFailure(
                 message: "cannot serve on \(configuration.host):\(configuration.port): \(error)", exitCode: 1)
         }
     }
-
-    private static let levels = "trace, debug, info, notice, warning, error or critical"
 
     private func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -136,13 +146,25 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure.usage("--shutdown-delay is invalid: it accepts a duration of 0s or more")
         }
         configuration.eventLoopThreads = try resolve(
-            threads, environment: "EPOCH_THREADS", default: nil, accepts: "a thread count 1-256"
+            threads, environment: "EPOCH_THREADS", accepts: "a thread count 1-256"
         ) {
             Int($0)
         }
         if let threads = configuration.eventLoopThreads, !(1...256).contains(threads) {
             throw CommandFailure.usage("--threads \(threads) is invalid: it accepts a thread count 1-256")
         }
+        configuration.maxConnections = try resolve(
+            maxConnections, environment: "EPOCH_MAX_CONNECTIONS", default: configuration.maxConnections,
+            accepts: "a connection count 1-65536"
+        ) {
+            Int($0)
+        }
+        guard (1...65536).contains(configuration.maxConnections) else {
+            throw CommandFailure.usage(
+                "--max-connections \(configuration.maxConnections) is invalid: it accepts a connection count 1-65536")
+        }
+        // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/test_backpressure.py).
+        configuration.backpressure = !testingWithoutBackpressure
         configuration.clockSkew = clockSkew?.duration ?? .zero
         configuration.requireSynchronizedClock = try resolve(
             requireSynchronizedClock ? true : nil, environment: "EPOCH_REQUIRE_SYNCHRONIZED_CLOCK", default: false,

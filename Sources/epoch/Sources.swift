@@ -2,23 +2,6 @@ import ArgumentParser
 import EpochClient
 import EpochCore
 
-/// An epoch service's `/sync` (or a plain server's `GET /`) as a clock source, for `check` with
-/// several sources.
-struct HTTPSyncSource: ClockSource {
-    let url: ServiceURL
-    let options: SamplingOptions
-
-    var name: String { url.description }
-
-    func measure() async throws(SyncFailure) -> SourceMeasurement {
-        let result = try await SyncClient.measure(url, options: options)
-        let estimate = result.estimate
-        return SourceMeasurement(
-            source: name, kind: estimate.wholeSecondsOnly ? .wholeSeconds : .httpSync, offset: estimate.offset,
-            errorBound: estimate.errorBound, roundTrip: estimate.delay, samples: estimate.samples)
-    }
-}
-
 /// Options of roughtime:// sources, shared by `sync` and `check`.
 struct RoughtimeArguments: ParsableArguments {
     @Option(help: "Base64 Ed25519 long-term key of a roughtime://HOST:PORT source (one per such source, in order).")
@@ -60,20 +43,11 @@ enum ClockSources {
                     return RoughtimeSource(
                         address: address, publicKey: key, timeout: sampling.timeout.duration, versions: versions)
                 }
-                return HTTPSyncSource(url: try ServiceURL(parsing: text), options: options(sampling))
+                return SyncSource(url: try ServiceURL(parsing: text), options: sampling.samplingOptions)
             } catch let error as CustomStringConvertible {
                 throw CommandFailure.usage(error.description)
             }
         }
-    }
-
-    private static func options(_ sampling: SamplingArguments) -> SamplingOptions {
-        var options = SamplingOptions()
-        options.samples = sampling.samples
-        options.interval = sampling.interval.duration
-        options.timeout = sampling.timeout.duration
-        options.trustedCertificatesFile = sampling.caFile
-        return options
     }
 
     /// `sync roughtime://…`: one verified measurement, as a sentence or JSON.

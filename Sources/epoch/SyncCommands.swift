@@ -42,6 +42,18 @@ struct SamplingArguments: ParsableArguments {
         }
     }
 
+    /// The options as the client takes them, for every http(s):// source of the command line.
+    var samplingOptions: SamplingOptions {
+        var options = SamplingOptions()
+        options.samples = samples
+        options.interval = interval.duration
+        options.timeout = timeout.duration
+        options.trustedCertificatesFile = caFile
+        options.dateHeader = dateHeader
+        options.wholeSecondBudget = wholeSecondBudget.duration
+        return options
+    }
+
     /// Runs the measurement; every failure becomes one line and exit code 2.
     func measure() async throws -> SyncResult {
         let serviceURL: ServiceURL
@@ -50,15 +62,8 @@ struct SamplingArguments: ParsableArguments {
         } catch {
             throw CommandFailure.usage(error.description)
         }
-        var options = SamplingOptions()
-        options.samples = samples
-        options.interval = interval.duration
-        options.timeout = timeout.duration
-        options.trustedCertificatesFile = caFile
-        options.dateHeader = dateHeader
-        options.wholeSecondBudget = wholeSecondBudget.duration
         do {
-            return try await SyncClient.measure(serviceURL, options: options)
+            return try await SyncClient.measure(serviceURL, options: samplingOptions)
         } catch {
             throw CommandFailure(message: error.description, exitCode: 2)
         }

@@ -119,10 +119,10 @@ import Testing
                 #expect(metrics.header("content-type")?.hasPrefix("text/plain; version=0.0.4") == true)
                 let lines = Set(metrics.body.split(separator: "\n").map(String.init))
                 #expect(lines.contains("epoch_request_count 3"))
-                #expect(lines.contains(#"http_requests_total{path="/",code="200"} 2"#))
-                #expect(lines.contains(#"http_requests_total{path="other",code="404"} 1"#))
-                #expect(lines.contains(#"http_requests_total{path="/",code="400"} 1"#))
-                #expect(lines.contains(#"http_request_duration_seconds_count{path="/"} 3"#))
+                #expect(lines.contains(#"http_requests_total{method="GET",route="/",code="200"} 2"#))
+                #expect(lines.contains(#"http_requests_total{method="GET",route="other",code="404"} 1"#))
+                #expect(lines.contains(#"http_requests_total{method="GET",route="/",code="400"} 1"#))
+                #expect(lines.contains(#"http_request_duration_seconds_count{route="/"} 3"#))
             }
         }
     }

@@ -22,10 +22,11 @@ func testConfiguration(_ configure: (inout ServerConfiguration) -> Void = { _ in
 /// drains it the way SIGTERM would (ServiceLifecycle's graceful shutdown).
 func withTestServer<Result: Sendable>(
     _ configuration: ServerConfiguration = testConfiguration(),
+    clock: ClockState = ClockState(),
     _ body: @Sendable (TestServer, Int) async throws -> Result
 ) async throws -> Result {
     let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-    let server = EpochHTTPServer(configuration: configuration, logger: logger)
+    let server = EpochHTTPServer(configuration: configuration, logger: logger, clock: clock)
     let group = ServiceGroup(services: [server], logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

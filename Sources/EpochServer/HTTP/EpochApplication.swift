@@ -3,30 +3,37 @@ import NIOCore
 import NIOHTTP1
 
 /// What answers requests, independent of connections: routing and the payload of each route.
-/// Immutable and shared by every connection.
-struct EpochApplication: Sendable {
+/// Immutable and shared by every connection; `HTTPServer` runs it.
+public struct EpochApplication: HTTPRoutes {
     let configuration: ServerConfiguration
     let clock: WallClock
     let readiness: Readiness
     let metrics: ServerMetrics
-    /// The kernel's clock discipline, re-read at most once a second (`clock` is the wall clock).
+    /// The process's one reading of the kernel clock's discipline.
     let clockState: ClockState
     private let allocator = ByteBufferAllocator()
     private static let allowedMethods = "GET, HEAD"
 
-    init(
-        configuration: ServerConfiguration, readiness: Readiness, metrics: ServerMetrics,
-        clock: ClockState = ClockState()
-    ) {
+    init(configuration: ServerConfiguration, readiness: Readiness, metrics: ServerMetrics, clockState: ClockState) {
         self.configuration = configuration
         self.clock = WallClock(skew: configuration.clockSkew)
         self.readiness = readiness
         self.metrics = metrics
-        self.clockState = clock
+        self.clockState = clockState
     }
 
-    /// The response to every request but the hot `GET /` in seconds, which `SecondCache` serves.
-    /// `receivedAt` is when the request head was decoded (t2 of `/sync`).
+    public func now() -> UnixNanoseconds { clock.now() }
+
+    public func response(to request: HTTPRequestSummary<Route>) -> Response {
+        response(route: request.route, method: request.method, query: request.query, receivedAt: request.receivedAt)
+    }
+
+    /// `GET /` and `HEAD /` in seconds: the same bytes all second long.
+    public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool {
+        request.route == .epoch && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
+    }
+
+    /// The response to a request; `receivedAt` is when the request head was decoded (t2 of `/sync`).
     func response(route: Route, method: HTTPMethod, query: Substring, receivedAt: UnixNanoseconds) -> Response {
         guard method == .GET || method == .HEAD else {
             var response = error(.methodNotAllowed, "method \(method.rawValue) is not allowed; use GET or HEAD")
@@ -80,16 +87,11 @@ struct EpochApplication: Sendable {
         }
     }
 
-    /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
-    func missingHost() -> Response {
-        error(.badRequest, "HTTP/1.1 requests must carry a Host header")
-    }
-
     private func json(_ status: HTTPResponseStatus, _ text: String) -> Response {
         .json(status, text, allocator: allocator)
     }
 
     private func error(_ status: HTTPResponseStatus, _ message: String) -> Response {
-        json(status, Payload.error(status: Int(status.code), message: message))
+        .error(status, message, allocator: allocator)
     }
 }

@@ -1,6 +1,6 @@
 /// The paths the service answers. Metrics label requests by route, never by raw path, so that a
 /// scanner probing random URLs cannot create unbounded time series.
-public enum Route: String, Sendable, Hashable, CaseIterable {
+public enum Route: String, HTTPRoute, CaseIterable {
     case epoch = "/"
     case sync = "/sync"
     case clock = "/clock"
@@ -10,7 +10,9 @@ public enum Route: String, Sendable, Hashable, CaseIterable {
     case metrics = "/metrics"
     case unknown = "other"
 
-    init(path: Substring) {
+    public init(path: Substring) {
         self = Route(rawValue: String(path)) ?? .unknown
     }
+
+    public var metricLabel: String { rawValue }
 }

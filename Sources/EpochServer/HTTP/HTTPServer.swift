@@ -7,37 +7,63 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// The HTTP server as a swift-service-lifecycle `Service`.
+/// An HTTP/1.1 server for any route set, as a swift-service-lifecycle `Service`: `epoch serve`
+/// runs it with `EpochApplication`, and other commands with routes of their own.
 ///
-/// Graceful shutdown (SIGTERM) drains in the order Kubernetes needs: `/readyz` turns 503 at once,
-/// the server keeps serving for `shutdownDelay` while endpoints are removed, then NIO's quiescing
-/// helper stops accepting, lets in-flight requests finish and closes idle keep-alive connections.
-/// Cancellation of `run` closes everything at once.
-public final class EpochHTTPServer: Service, Sendable {
+/// Each connection's pipeline: NIO's idle timeout, `BackpressureGate`, `RequestDeadlineHandler`,
+/// NIO's `HTTPRequestDecoder` with the configured limits, then `HTTPConnectionHandler`, which
+/// writes every response as one pre-encoded buffer. A `ConnectionLimiter` on the listening
+/// channel closes connections over `maxConnections` at accept.
+///
+/// Graceful shutdown (SIGTERM) drains in the order Kubernetes needs: `readiness` turns draining at
+/// once, the server keeps serving for `shutdownDelay` while endpoints are removed, then NIO's
+/// quiescing helper stops accepting, lets in-flight requests finish and closes idle keep-alive
+/// connections. Cancellation of `run` closes everything at once.
+public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
     public let configuration: ServerConfiguration
-    public let readiness = Readiness()
+    public let routes: Routes
+    public let readiness: Readiness
     public let metrics: ServerMetrics
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let bound: EventLoopPromise<SocketAddress>
+    private let limiter: ConnectionLimiter
+    private let threads: Int
 
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
     public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
 
-    /// The clock discipline this process serves; the one instance Serve.swift also gives the other protocols.
-    public let clock: ClockState
-
+    /// `readiness` is the one the routes report (its drain begins at SIGTERM); `metrics` the
+    /// registry the request, connection and routes' own metrics are exposed from.
     public init(
-        configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
-        clock: ClockState = ClockState()
+        configuration: ServerConfiguration, routes: Routes, readiness: Readiness = Readiness(),
+        metrics: ServerMetrics = ServerMetrics(), logger: Logger
     ) {
         self.configuration = configuration
-        self.logger = logger
+        self.routes = routes
+        self.readiness = readiness
         self.metrics = metrics
-        self.clock = clock
-        ClockMetrics.register(clock, with: metrics)
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads ?? System.coreCount)
+        self.logger = logger
+        self.threads = configuration.eventLoopThreads ?? EventLoopThreads.available
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.bound = group.next().makePromise()
+        self.limiter = ConnectionLimiter(maxConnections: configuration.maxConnections)
+        let open = metrics.registry.makeGauge(
+            descriptor: .init(
+                namespace: "http", metricName: "connections", unitName: "open", helpText: "HTTP connections open now."))
+        let rejected = metrics.registry.makeCounter(
+            descriptor: .init(
+                namespace: "http", subsystem: "connections", metricName: "rejected", unitName: "total",
+                helpText: "HTTP connections closed at accept because --max-connections were open."))
+        let published = NIOLockedValueBox(0)
+        metrics.onScrape { [limiter] in
+            open.set(Double(limiter.openConnections))
+            let total = limiter.rejectedConnections
+            published.withLockedValue { last in
+                rejected.increment(by: Int64(total - last))
+                last = total
+            }
+        }
     }
 
     public func run() async throws {
@@ -56,20 +82,24 @@ public final class EpochHTTPServer: Service, Sendable {
     /// Serves until the drain completes. The quiescing helper must not outlive this: its deinit
     /// touches the event loop group, which `run` shuts down afterwards.
     private func serveUntilDrained() async throws {
-        let application = EpochApplication(
-            configuration: configuration, readiness: readiness, metrics: metrics, clock: clock)
         let quiesce = ServerQuiescingHelper(group: group)
         let drain = DrainCompletion(promise: group.next().makePromise())
         let channel: Channel
         do {
-            channel = try await bind(application: application, quiesce: quiesce)
+            channel = try await bind(quiesce: quiesce)
         } catch {
             bound.fail(error)
             drain.complete(.success(()))
             throw error
         }
         bound.succeed(channel.localAddress!)
-        logger.info("listening", metadata: ["address": "\(channel.localAddress!)", "rev": "\(configuration.revision)"])
+        logger.info(
+            "listening",
+            metadata: [
+                "address": "\(channel.localAddress!)", "rev": "\(configuration.revision)",
+                "threads": "\(threads)",
+                "max-connections": "\(configuration.maxConnections)",
+            ])
 
         let delay = configuration.shutdownDelay
         await withTaskCancellationHandler {
@@ -92,54 +122,62 @@ public final class EpochHTTPServer: Service, Sendable {
         }
     }
 
-    private func bind(application: EpochApplication, quiesce: ServerQuiescingHelper) async throws -> Channel {
+    private func bind(quiesce: ServerQuiescingHelper) async throws -> Channel {
         let configuration = self.configuration
-        var caches: [ObjectIdentifier: NIOLoopBound<SecondCache>] = [:]
+        let routes = self.routes
+        let limiter = self.limiter
+        var states: [ObjectIdentifier: NIOLoopBound<LoopState<Routes>>] = [:]
         for loop in group.makeIterator() {
-            caches[ObjectIdentifier(loop)] = try await loop.submit {
-                NIOLoopBound(
-                    SecondCache(hostname: configuration.hostname, revision: configuration.revision), eventLoop: loop)
+            states[ObjectIdentifier(loop)] = try await loop.submit { [metrics] in
+                NIOLoopBound(LoopState<Routes>(metrics: metrics), eventLoop: loop)
             }.get()
         }
-        let secondCaches = caches
+        let loopStates = states
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = configuration.maxHeaderBytes
         decoderLimits.maxHeaderFieldCount = 100
         let limits = decoderLimits
+        let backpressure = configuration.backpressure
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(limiter.makeServerChannelHandler())
+                    try pipeline.addHandler(quiesce.makeServerChannelHandler(channel: channel))
                 }
             }
             // `.tcpOption`, not `.socketOption(.tcp_nodelay)`: the latter sets SO_DEBUG.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Bounds one read batch (what the backpressure gate may have to hold): 4 reads of at
+            // most 16 KiB. A client that waits for each answer sends far less per read.
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16384)
+            )
+            // Small enough that a client not reading stops being read after a few responses' worth
+            // of KiB, large enough that a normal keep-alive answer never reaches it.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 * 1024, high: 32 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(
                         IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds)))
+                    if backpressure {
+                        try pipeline.addHandler(BackpressureGate(sliceBytes: 4096))
+                    }
                     let deadline = RequestDeadlineHandler(
                         timeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
                         maxBytes: configuration.maxRequestBytes)
                     try pipeline.addHandler(deadline)
-                    // Outbound header validation is off: every header the server sends is its own
-                    // constant or number, never client input, and re-checking the cached `GET /`
-                    // head on every response cost ~2 % of the core.
-                    try pipeline.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
-                        withErrorHandling: true,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: limits)
-                    let cache = secondCaches[ObjectIdentifier(channel.eventLoop)]!.value
                     try pipeline.addHandler(
-                        EpochHTTPHandler(application: application, cache: cache, deadline: deadline))
+                        ByteToMessageHandler(
+                            HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
+                    let state = loopStates[ObjectIdentifier(channel.eventLoop)]!.value
+                    try pipeline.addHandler(HTTPConnectionHandler(routes: routes, loop: state, deadline: deadline))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

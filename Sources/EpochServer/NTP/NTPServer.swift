@@ -1,0 +1,91 @@
+import EpochCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The NTP server (`epoch serve --ntp-port`) as a swift-service-lifecycle `Service`, run in the
+/// same ServiceGroup as the HTTP server: a graceful shutdown closes its socket, cancellation too.
+public final class NTPServer: Service, Sendable {
+    public let configuration: NTPServerConfiguration
+    private let clock: ClockState
+    private let metrics: NTPMetrics
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let bound: EventLoopPromise<SocketAddress>
+
+    /// The address the server listens on, once it does.
+    public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
+
+    public init(configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.clock = clock
+        self.metrics = NTPMetrics(registry: metrics.registry)
+        self.logger = logger
+        // One socket is served by one loop: a single thread of its own.
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.bound = group.next().makePromise()
+    }
+
+    public func run() async throws {
+        let channel: Channel
+        do {
+            channel = try await bind()
+        } catch {
+            bound.fail(error)
+            try? await group.shutdownGracefully()
+            throw BindFailure(description: "cannot serve NTP on \(configuration.host):\(configuration.port): \(error)")
+        }
+        bound.succeed(channel.localAddress!)
+        logger.info(
+            "NTP listening",
+            metadata: [
+                "address": "\(channel.localAddress!)",
+                "serve-unsynchronized": "\(configuration.serveUnsynchronized)",
+                "clock": "\(clock.discipline.reason)",
+            ])
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        try? await group.shutdownGracefully()
+        logger.info("NTP stopped")
+    }
+
+    private func bind() async throws -> Channel {
+        let responder = NTPResponder(
+            stratum: configuration.stratum, precision: NTPResponder.precision(resolutionNanoseconds: Self.resolution()),
+            serveUnsynchronized: configuration.serveUnsynchronized)
+        let handler = NTPHandler(
+            responder: responder, wallClock: WallClock(skew: configuration.clockSkew), clock: clock, metrics: metrics,
+            logger: logger)
+        return try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Read several queued datagrams per wake-up; each is still answered as it is read.
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+    }
+
+    /// The NTP socket could not be bound, in one line.
+    public struct BindFailure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// CLOCK_REALTIME's resolution, for the precision field.
+    private static func resolution() -> Int64 {
+        var spec = timespec()
+        guard clock_getres(CLOCK_REALTIME, &spec) == 0 else { return 1 }
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+}

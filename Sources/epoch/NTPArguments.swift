@@ -1,0 +1,51 @@
+import ArgumentParser
+import EpochServer
+
+/// `epoch serve`'s NTP options. The NTP server is off unless a port is given.
+struct NTPArguments: ParsableArguments {
+    @Option(help: "Also answer NTP/SNTP client requests on this UDP port, 0-65535 (EPOCH_NTP_PORT; default: off).")
+    var ntpPort: Int?
+
+    @Option(
+        help: """
+            Stratum to claim while the kernel clock is synchronized, 2-15: one more than the stratum of \
+            the NTP daemon that disciplines it (EPOCH_NTP_STRATUM; default 3).
+            """)
+    var ntpStratum: Int?
+
+    @Flag(
+        help: """
+            While the kernel reports its clock unsynchronized, answer NTP as if it were synchronized \
+            (leap 0, root dispersion 1 s) instead of leap 3 (alarm), which makes clients refuse this \
+            server. For labs and tests whose kernel nobody disciplines (EPOCH_NTP_SERVE_UNSYNCHRONIZED=1).
+            """)
+    var ntpServeUnsynchronized = false
+
+    /// The NTP server's configuration, or nil when NTP is off.
+    func configuration(host: String, clockSkew: Duration) throws -> NTPServerConfiguration? {
+        let port = try resolve(ntpPort, environment: "EPOCH_NTP_PORT", accepts: "a port 0-65535") {
+            Int($0)
+        }
+        guard let port else { return nil }
+        guard (0...65535).contains(port) else {
+            throw CommandFailure.usage("--ntp-port \(port) is invalid: it accepts a port 0-65535")
+        }
+        let stratum = try resolve(ntpStratum, environment: "EPOCH_NTP_STRATUM", default: 3, accepts: "a stratum 2-15") {
+            Int($0)
+        }
+        guard (2...15).contains(stratum) else {
+            throw CommandFailure.usage("--ntp-stratum \(stratum) is invalid: it accepts a stratum 2-15")
+        }
+        let serveUnsynchronized = try resolve(
+            ntpServeUnsynchronized ? true : nil, environment: "EPOCH_NTP_SERVE_UNSYNCHRONIZED", default: false,
+            accepts: "true or false"
+        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
+        var configuration = NTPServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.stratum = UInt8(stratum)
+        configuration.serveUnsynchronized = serveUnsynchronized
+        configuration.clockSkew = clockSkew
+        return configuration
+    }
+}

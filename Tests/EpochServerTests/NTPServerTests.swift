@@ -1,0 +1,133 @@
+import EpochCore
+import EpochServer
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+
+/// The NTP server over real loopback UDP sockets.
+@Suite struct NTPServerTests {
+    static let synchronized = ClockDiscipline(
+        state: .ok, status: 0x2001, maxErrorNanoseconds: 2_000_000, estimatedErrorNanoseconds: 50_000)
+    static let unsynchronized = ClockDiscipline(
+        state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: 16_000_000_000,
+        estimatedErrorNanoseconds: 16_000_000_000)
+
+    static func request(firstByte: UInt8 = 0x23, transmit: UInt64 = 0x0123_4567_89AB_CDEF) -> [UInt8] {
+        var bytes = [firstByte, 0, 6, 0xEC] + [UInt8](repeating: 0, count: 44)
+        NTPPacket.stamp(transmitTime: NTPTimestamp(bits: transmit), into: &bytes)
+        return bytes
+    }
+
+    @Test func answersAClientRequestWithTheSocketTimes() async throws {
+        try await withNTPServer(Self.synchronized) { port, _ in
+            let before = WallClock().now()
+            let reply = try #require(try await exchange(Self.request(), port: port))
+            let after = WallClock().now()
+            #expect(reply.count == 48)
+            let packet = try NTPPacket(parsing: reply)
+            #expect(packet.mode == .server && packet.leap == .none && packet.stratum == 3 && packet.version == 4)
+            #expect(packet.originTime.bits == 0x0123_4567_89AB_CDEF)
+            #expect(packet.rootDispersion == NTPShort(nanoseconds: 2_000_000))
+            let received = packet.receiveTime.unixNanoseconds(near: before)
+            let transmitted = packet.transmitTime.unixNanoseconds(near: before)
+            #expect(before - 1 <= received && received <= transmitted && transmitted <= after + 1)
+        }
+    }
+
+    @Test func theClockSkewShiftsEveryTimestamp() async throws {
+        try await withNTPServer(Self.synchronized, skew: .milliseconds(1500)) { port, _ in
+            let before = WallClock().now()
+            let packet = try NTPPacket(parsing: try #require(try await exchange(Self.request(), port: port)))
+            let after = WallClock().now()
+            let received = packet.receiveTime.unixNanoseconds(near: before)
+            #expect(before + 1_500_000_000 - 1 <= received && received <= after + 1_500_000_000 + 1)
+        }
+    }
+
+    @Test func answersAlarmWhileTheKernelIsUnsynchronized() async throws {
+        try await withNTPServer(Self.unsynchronized) { port, _ in
+            let packet = try NTPPacket(parsing: try #require(try await exchange(Self.request(), port: port)))
+            #expect(packet.leap == .alarm && packet.stratum == 16)
+        }
+    }
+
+    /// Control and private mode (the amplifiers) and malformed datagrams get nothing back, and each
+    /// is counted by reason; a valid request on the same socket afterwards is still answered.
+    @Test func dropsAndCountsWhatItDoesNotAnswer() async throws {
+        try await withNTPServer(Self.synchronized) { port, metrics in
+            for unanswered in [
+                Self.request(firstByte: 0x26), Self.request(firstByte: 0x27), Array(Self.request().prefix(20)),
+                Self.request(transmit: 0),
+            ] {
+                let reply = try await exchange(unanswered, port: port)
+                #expect(reply == nil)
+            }
+            let answered = try await exchange(Self.request(), port: port)
+            #expect(answered != nil)
+            let text = metrics.registry.emitToString()
+            for reason in ["control_mode", "private_mode", "too_short", "zero_transmit"] {
+                #expect(text.contains("epoch_ntp_dropped_packets_total{reason=\"\(reason)\"} 1"), "\(reason)")
+            }
+            #expect(text.contains("epoch_ntp_replies_total{leap=\"none\"} 1"))
+        }
+    }
+}
+
+/// Runs an `NTPServer` on an ephemeral loopback port whose kernel reading is `discipline`.
+func withNTPServer(
+    _ discipline: ClockDiscipline, skew: Duration = .zero, _ body: @Sendable (Int, ServerMetrics) async throws -> Void
+) async throws {
+    var configuration = NTPServerConfiguration()
+    configuration.host = "127.0.0.1"
+    configuration.port = 0
+    configuration.clockSkew = skew
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let metrics = ServerMetrics()
+    let server = NTPServer(
+        configuration: configuration, clock: ClockState(source: FixedClockDiscipline(discipline)), metrics: metrics,
+        logger: logger)
+    let group = ServiceGroup(services: [server], logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let port = try await server.boundAddress.get().port!
+        do {
+            try await body(port, metrics)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        } catch {
+            tasks.cancelAll()
+            throw error
+        }
+    }
+}
+
+/// Sends one datagram from a fresh socket and returns the first reply, or nil when none comes
+/// within `wait` (a bound on the server's behaviour: it answers loopback in microseconds).
+func exchange(_ bytes: [UInt8], port: Int, wait: Duration = .milliseconds(300)) async throws -> [UInt8]? {
+    let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                    wrappingChannelSynchronously: channel)
+            }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        let server = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)))
+        return try await withThrowingTaskGroup(of: [UInt8]?.self) { race in
+            race.addTask {
+                for try await reply in inbound { return Array(reply.data.readableBytesView) }
+                return nil
+            }
+            race.addTask {
+                try await Task.sleep(for: wait)
+                return nil
+            }
+            let first = try await race.next()!
+            race.cancelAll()
+            return first
+        }
+    }
+}
