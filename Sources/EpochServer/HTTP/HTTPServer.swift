@@ -161,6 +161,11 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             // Small enough that a client not reading stops being read after a few responses' worth
             // of KiB, large enough that a normal keep-alive answer never reaches it.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 * 1024, high: 32 * 1024))
+            // The kernel's send buffer, fixed instead of autotuned (up to 4 MiB here): answers a
+            // client does not read are work done for nothing, and with autotuning a pipelining
+            // flood of 100 connections kept a loop busy for seconds, delaying other clients.
+            // Every answer of this server is small, so 64 KiB (the kernel doubles the 32) is ample.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 32 * 1024)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
