@@ -14,6 +14,8 @@ final class SecondCache<Route: HTTPRoute> {
     private(set) var second: Int64 = .min
     private(set) var dateHeader = ""
     private var responses: [Route: EncodedResponse] = [:]
+    /// The entry served last: usually the next one too, found without hashing.
+    private var last: (route: Route, encoded: EncodedResponse)?
 
     /// The start of the cached second: the time per-second responses are rendered for.
     var secondStart: UnixNanoseconds { second &* 1_000_000_000 }
@@ -33,9 +35,15 @@ final class SecondCache<Route: HTTPRoute> {
 
     /// The encoded response of `route` for the cached second, rendered by `render` at its first use.
     func response(for route: Route, render: () -> Response) -> EncodedResponse {
-        if let encoded = responses[route] { return encoded }
-        let encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
-        responses[route] = encoded
+        if let last, last.route == route { return last.encoded }
+        let encoded: EncodedResponse
+        if let cached = responses[route] {
+            encoded = cached
+        } else {
+            encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
+            responses[route] = encoded
+        }
+        last = (route, encoded)
         return encoded
     }
 
@@ -43,5 +51,6 @@ final class SecondCache<Route: HTTPRoute> {
         self.second = second
         dateHeader = httpDate(unixSeconds: second)
         responses.removeAll(keepingCapacity: true)
+        last = nil
     }
 }

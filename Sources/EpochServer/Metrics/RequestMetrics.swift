@@ -75,6 +75,9 @@ final class LoopRequestMetrics<Route: HTTPRoute> {
 
     private let metrics: ServerMetrics
     private var series: [Key: RequestSeriesCounts] = [:]
+    /// The series of the previous request: the next one is usually the same (`GET /` 200), and
+    /// comparing a key is cheaper than hashing it.
+    private var last: (key: Key, counts: RequestSeriesCounts)?
 
     init(metrics: ServerMetrics) { self.metrics = metrics }
 
@@ -83,13 +86,17 @@ final class LoopRequestMetrics<Route: HTTPRoute> {
         let methodIndex = RequestLabels.methodIndex(method)
         let key = Key(method: methodIndex, route: route, code: code)
         let counts: RequestSeriesCounts
-        if let known = series[key] {
+        if let last, last.key == key {
+            counts = last.counts
+        } else if let known = series[key] {
             counts = known
+            last = (key, known)
         } else {
             let labels = RequestLabels(
                 method: RequestLabels.methodLabels[Int(methodIndex)], route: route.metricLabel, code: code)
             counts = metrics.registerRequestSeries(labels)
             series[key] = counts
+            last = (key, counts)
         }
         counts.record(nanoseconds: Int(nanoseconds))
     }
