@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// A bounded set of paths a route set answers. Metrics label requests by route, never by raw
 /// path, so that a scanner probing random URLs cannot create unbounded time series.
-public protocol HTTPRoute: Hashable, Sendable {
+public protocol HTTPRoute: Hashable, Sendable, CaseIterable {
     /// The route a request target's path (without its query) names; unknown paths map to one
     /// catch-all case.
     init(path: Substring)

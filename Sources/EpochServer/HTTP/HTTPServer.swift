@@ -29,6 +29,9 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
     private let bound: EventLoopPromise<SocketAddress>
     private let limiter: ConnectionLimiter
     private let threads: Int
+    /// Made here, not in `run`: callers name the concrete route set when they create the server,
+    /// so its closures are specialized (`run` is reached through the `Service` protocol).
+    private let table: RouteTable
 
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
     public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
@@ -48,6 +51,7 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.bound = group.next().makePromise()
         self.limiter = ConnectionLimiter(maxConnections: configuration.maxConnections)
+        self.table = RouteTable(routes)
         let open = metrics.registry.makeGauge(
             descriptor: .init(
                 namespace: "http", metricName: "connections", unitName: "open", helpText: "HTTP connections open now."))
@@ -124,12 +128,12 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
 
     private func bind(quiesce: ServerQuiescingHelper) async throws -> Channel {
         let configuration = self.configuration
-        let routes = self.routes
+        let routes = self.table
         let limiter = self.limiter
-        var states: [ObjectIdentifier: NIOLoopBound<LoopState<Routes>>] = [:]
+        var states: [ObjectIdentifier: NIOLoopBound<LoopState>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = try await loop.submit { [metrics] in
-                NIOLoopBound(LoopState<Routes>(metrics: metrics), eventLoop: loop)
+                NIOLoopBound(LoopState(metrics: metrics, routeLabels: routes.labels), eventLoop: loop)
             }.get()
         }
         let loopStates = states

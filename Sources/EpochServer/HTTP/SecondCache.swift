@@ -9,13 +9,12 @@ import NIOCore
 /// when the clock itself is behind the cache (an NTP step, a VM resume), not merely a request
 /// whose head was decoded just before the tick: loops serve many connections, so such requests
 /// are routine, and answering them from the new second is at most the rest of a second late.
-final class SecondCache<Route: HTTPRoute> {
+final class SecondCache {
     private let allocator = ByteBufferAllocator()
     private(set) var second: Int64 = .min
     private(set) var dateHeader = ""
-    private var responses: [Route: EncodedResponse] = [:]
-    /// The entry served last: usually the next one too, found without hashing.
-    private var last: (route: Route, encoded: EncodedResponse)?
+    /// Per route index (`RouteTable`): the few routes a server has.
+    private var responses: [EncodedResponse?] = []
 
     /// The start of the cached second: the time per-second responses are rendered for.
     var secondStart: UnixNanoseconds { second &* 1_000_000_000 }
@@ -34,23 +33,19 @@ final class SecondCache<Route: HTTPRoute> {
     }
 
     /// The encoded response of `route` for the cached second, rendered by `render` at its first use.
-    func response(for route: Route, render: () -> Response) -> EncodedResponse {
-        if let last, last.route == route { return last.encoded }
-        let encoded: EncodedResponse
-        if let cached = responses[route] {
-            encoded = cached
-        } else {
-            encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
-            responses[route] = encoded
+    func response(for route: Int, render: () -> Response) -> EncodedResponse {
+        if route < responses.count, let encoded = responses[route] { return encoded }
+        let encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
+        if route >= responses.count {
+            responses.append(contentsOf: repeatElement(nil, count: route + 1 - responses.count))
         }
-        last = (route, encoded)
+        responses[route] = encoded
         return encoded
     }
 
     private func move(to second: Int64) {
         self.second = second
         dateHeader = httpDate(unixSeconds: second)
-        responses.removeAll(keepingCapacity: true)
-        last = nil
+        for index in responses.indices { responses[index] = nil }
     }
 }
