@@ -28,7 +28,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
 
     private let routes: RouteTable
     private let loop: LoopState
-    private let deadline: RequestDeadlineHandler
+    private let deadline: ConnectionGuard
     private var pending: PendingRequest?
     private var needsFlush = false
     private var quiescing = false
@@ -36,7 +36,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     private var closing = false
 
     /// `deadline` is the same channel's handler, so it is only ever called on this event loop.
-    init(routes: RouteTable, loop: LoopState, deadline: RequestDeadlineHandler) {
+    init(routes: RouteTable, loop: LoopState, deadline: ConnectionGuard) {
         self.routes = routes
         self.loop = loop
         self.deadline = deadline

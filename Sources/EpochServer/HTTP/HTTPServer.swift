@@ -10,9 +10,9 @@ import ServiceLifecycle
 /// An HTTP/1.1 server for any route set, as a swift-service-lifecycle `Service`: `epoch serve`
 /// runs it with `EpochApplication`, and other commands with routes of their own.
 ///
-/// Each connection's pipeline: NIO's idle timeout, `BackpressureGate`, `RequestDeadlineHandler`,
-/// NIO's `HTTPRequestDecoder` with the configured limits, then `HTTPConnectionHandler`, which
-/// writes every response as one pre-encoded buffer. A `ConnectionLimiter` on the listening
+/// Each connection's pipeline: `ConnectionGuard` (request deadline and size, idle timeout,
+/// backpressure), NIO's `HTTPRequestDecoder` with the configured limits, then
+/// `HTTPConnectionHandler`, which writes every response as one pre-encoded buffer. A `ConnectionLimiter` on the listening
 /// channel closes connections over `maxConnections` at accept.
 ///
 /// Graceful shutdown (SIGTERM) drains in the order Kubernetes needs: `readiness` turns draining at
@@ -156,7 +156,7 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             }
             // `.tcpOption`, not `.socketOption(.tcp_nodelay)`: the latter sets SO_DEBUG.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            // Bounds one read batch (what the backpressure gate may have to hold): 4 reads of at
+            // Bounds one read batch (what `ConnectionGuard` may have to hold): 4 reads of at
             // most 16 KiB. A client that waits for each answer sends far less per read.
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelOption(
@@ -173,14 +173,11 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(
-                        IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds)))
-                    if backpressure {
-                        try pipeline.addHandler(BackpressureGate(sliceBytes: 4096))
-                    }
-                    let deadline = RequestDeadlineHandler(
-                        timeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
-                        maxBytes: configuration.maxRequestBytes)
+                    let deadline = ConnectionGuard(
+                        requestTimeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
+                        maxRequestBytes: configuration.maxRequestBytes,
+                        idleTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds),
+                        sliceBytes: backpressure ? 4096 : nil)
                     try pipeline.addHandler(deadline)
                     try pipeline.addHandler(
                         ByteToMessageHandler(
