@@ -48,7 +48,8 @@ public protocol HTTPRoutes: Sendable {
 
     /// Whether every request like this one gets the same response within one second of `now()`:
     /// the server then encodes it once per second per event loop, from a request stamped with the
-    /// start of its second's first request, and serves those bytes. Default: never.
+    /// start of its second, and serves those bytes. `receivedAt` is 0 in this call: the answer
+    /// must not depend on it. Default: never.
     func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool
 }
 
