@@ -3,5 +3,5 @@
 # does not start or wrk reports errors.
 .PHONY: bench
 
-bench: release ## Benchmark epoch against nginx (wrk, pinned cores): req/s, p50/p99, RSS, start to first 200 -> out/bench.md
+bench: release ## Benchmark epoch against nginx (wrk, pinned cores): req/s, p50/p99, RSS (idle, under wrk, under a pipelining flood), start to first 200 -> out/bench.md
 	@bench/run

@@ -1,7 +1,9 @@
 # The Swift package: build, run from source, unit and in-process tests, the release binary.
 RELEASE_BIN  := .build/release/epoch
+# The linker's map of the release link, which `make size` reads.
+RELEASE_MAP  := .build/release/epoch.map
 # Fully static (glibc linked in) so the scratch image needs nothing but the binary.
-RELEASE_FLAGS := -c release -Xswiftc -static-executable -Xlinker -s
+RELEASE_FLAGS := -c release -Xswiftc -static-executable -Xlinker -s -Xlinker -Map=$(CURDIR)/$(RELEASE_MAP)
 
 .PHONY: serve release swift-test e2e-test
 serve: ## Run the service from source on :8080 (Ctrl-C drains and stops it)

@@ -83,7 +83,7 @@ func withHTTPServer<Routes: HTTPRoutes, Result: Sendable>(
     /// The cache moves back only when the clock is behind it, not when one request was decoded
     /// just before the tick and answered after another loop's request moved the cache on.
     @Test func aRequestStampedJustBeforeTheTickKeepsTheNewSecond() {
-        let cache = SecondCache<Route>()
+        let cache = SecondCache()
         cache.follow(receivedAt: Self.start + Self.second, now: { Self.start + Self.second })
         #expect(cache.second == 1_800_000_001)
         cache.follow(receivedAt: Self.start + Self.second - 300_000_000, now: { Self.start + Self.second + 1000 })

@@ -10,7 +10,7 @@ import NIOHTTP1
 /// pipelined order without NIO's pipelining handler. This handler does that handler's other job
 /// too, quiescing on `ChannelShouldQuiesceEvent`: an idle connection closes at once, one in the
 /// middle of a request closes after answering it.
-final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
+final class HTTPConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = ByteBuffer
 
@@ -26,9 +26,9 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
         }
     }
 
-    private let routes: Routes
-    private let loop: LoopState<Routes>
-    private let deadline: RequestDeadlineHandler
+    private let routes: RouteTable
+    private let loop: LoopState
+    private let deadline: ConnectionGuard
     private var pending: PendingRequest?
     private var needsFlush = false
     private var quiescing = false
@@ -36,7 +36,7 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
     private var closing = false
 
     /// `deadline` is the same channel's handler, so it is only ever called on this event loop.
-    init(routes: Routes, loop: LoopState<Routes>, deadline: RequestDeadlineHandler) {
+    init(routes: RouteTable, loop: LoopState, deadline: ConnectionGuard) {
         self.routes = routes
         self.loop = loop
         self.deadline = deadline
@@ -86,15 +86,13 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
         let encoded = EncodedResponse(
             response, date: loop.cache.dateHeader, connection: .close, allocator: context.channel.allocator)
         writeAndClose(encoded.bytes, context: context)
-        loop.metrics.record(method: .RAW(value: "unparsed"), route: Routes.Route(path: ""), code: 400, nanoseconds: 0)
+        loop.metrics.record(method: .RAW(value: "unparsed"), route: routes.route(""), code: 400, nanoseconds: 0)
     }
 
     private func respond(to request: PendingRequest, context: ChannelHandlerContext) {
         let head = request.head
         let (path, query) = splitTarget(head.uri)
-        let summary = HTTPRequestSummary(
-            method: head.method, route: Routes.Route(path: path), path: path, query: query,
-            receivedAt: request.receivedAt)
+        let route = routes.route(path)
         loop.cache.follow(receivedAt: request.receivedAt, now: routes.now)
         // After CONNECT, or a request asking to upgrade the protocol, NIO's decoder treats the
         // connection as a tunnel and parses nothing more: answer it and close.
@@ -108,15 +106,13 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
             let response = Response.error(
                 .badRequest, "HTTP/1.1 requests must carry a Host header", allocator: context.channel.allocator)
             encoded = encode(response, keepAlive: keepAlive, version: head.version, context: context)
-        } else if keepAlive && head.version == .http1_1 && routes.isCachedPerSecond(summary) {
+        } else if keepAlive && head.version == .http1_1 && routes.isCachedPerSecond(head.method, route, path, query) {
             let cache = loop.cache
-            encoded = cache.response(for: summary.route) {
-                var rendered = summary
-                rendered.receivedAt = cache.secondStart
-                return routes.response(to: rendered)
+            encoded = cache.response(for: route) {
+                routes.response(head.method, route, path, query, cache.secondStart)
             }
         } else {
-            let response = routes.response(to: summary)
+            let response = routes.response(head.method, route, path, query, request.receivedAt)
             encoded = encode(response, keepAlive: keepAlive, version: head.version, context: context)
         }
         let bytes = encoded.payload(withBody: withBody)
@@ -127,7 +123,7 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
             writeAndClose(bytes, context: context)
         }
         loop.metrics.record(
-            method: head.method, route: summary.route, code: encoded.status,
+            method: head.method, route: route, code: encoded.status,
             nanoseconds: (NIODeadline.now() - request.started).nanoseconds)
     }
 
@@ -151,11 +147,11 @@ final class HTTPConnectionHandler<Routes: HTTPRoutes>: ChannelInboundHandler {
 
 /// What one event loop keeps for all its connections: the per-second cache and its request
 /// series. Confined to the loop.
-final class LoopState<Routes: HTTPRoutes> {
-    let cache = SecondCache<Routes.Route>()
-    let metrics: LoopRequestMetrics<Routes.Route>
+final class LoopState {
+    let cache = SecondCache()
+    let metrics: LoopRequestMetrics
 
-    init(metrics: ServerMetrics) {
-        self.metrics = LoopRequestMetrics(metrics: metrics)
+    init(metrics: ServerMetrics, routeLabels: [String]) {
+        self.metrics = LoopRequestMetrics(metrics: metrics, routeLabels: routeLabels)
     }
 }

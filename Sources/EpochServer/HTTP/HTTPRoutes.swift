@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// A bounded set of paths a route set answers. Metrics label requests by route, never by raw
 /// path, so that a scanner probing random URLs cannot create unbounded time series.
-public protocol HTTPRoute: Hashable, Sendable {
+public protocol HTTPRoute: Hashable, Sendable, CaseIterable {
     /// The route a request target's path (without its query) names; unknown paths map to one
     /// catch-all case.
     init(path: Substring)
@@ -48,7 +48,8 @@ public protocol HTTPRoutes: Sendable {
 
     /// Whether every request like this one gets the same response within one second of `now()`:
     /// the server then encodes it once per second per event loop, from a request stamped with the
-    /// start of its second's first request, and serves those bytes. Default: never.
+    /// start of its second, and serves those bytes. `receivedAt` is 0 in this call: the answer
+    /// must not depend on it. Default: never.
     func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool
 }
 

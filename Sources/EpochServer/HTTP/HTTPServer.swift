@@ -10,9 +10,9 @@ import ServiceLifecycle
 /// An HTTP/1.1 server for any route set, as a swift-service-lifecycle `Service`: `epoch serve`
 /// runs it with `EpochApplication`, and other commands with routes of their own.
 ///
-/// Each connection's pipeline: NIO's idle timeout, `BackpressureGate`, `RequestDeadlineHandler`,
-/// NIO's `HTTPRequestDecoder` with the configured limits, then `HTTPConnectionHandler`, which
-/// writes every response as one pre-encoded buffer. A `ConnectionLimiter` on the listening
+/// Each connection's pipeline: `ConnectionGuard` (request deadline and size, idle timeout,
+/// backpressure), NIO's `HTTPRequestDecoder` with the configured limits, then
+/// `HTTPConnectionHandler`, which writes every response as one pre-encoded buffer. A `ConnectionLimiter` on the listening
 /// channel closes connections over `maxConnections` at accept.
 ///
 /// Graceful shutdown (SIGTERM) drains in the order Kubernetes needs: `readiness` turns draining at
@@ -29,6 +29,9 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
     private let bound: EventLoopPromise<SocketAddress>
     private let limiter: ConnectionLimiter
     private let threads: Int
+    /// Made here, not in `run`: callers name the concrete route set when they create the server,
+    /// so its closures are specialized (`run` is reached through the `Service` protocol).
+    private let table: RouteTable
 
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
     public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
@@ -48,6 +51,7 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.bound = group.next().makePromise()
         self.limiter = ConnectionLimiter(maxConnections: configuration.maxConnections)
+        self.table = RouteTable(routes)
         let open = metrics.registry.makeGauge(
             descriptor: .init(
                 namespace: "http", metricName: "connections", unitName: "open", helpText: "HTTP connections open now."))
@@ -124,12 +128,12 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
 
     private func bind(quiesce: ServerQuiescingHelper) async throws -> Channel {
         let configuration = self.configuration
-        let routes = self.routes
+        let routes = self.table
         let limiter = self.limiter
-        var states: [ObjectIdentifier: NIOLoopBound<LoopState<Routes>>] = [:]
+        var states: [ObjectIdentifier: NIOLoopBound<LoopState>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = try await loop.submit { [metrics] in
-                NIOLoopBound(LoopState<Routes>(metrics: metrics), eventLoop: loop)
+                NIOLoopBound(LoopState(metrics: metrics, routeLabels: routes.labels), eventLoop: loop)
             }.get()
         }
         let loopStates = states
@@ -152,7 +156,7 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             }
             // `.tcpOption`, not `.socketOption(.tcp_nodelay)`: the latter sets SO_DEBUG.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            // Bounds one read batch (what the backpressure gate may have to hold): 4 reads of at
+            // Bounds one read batch (what `ConnectionGuard` may have to hold): 4 reads of at
             // most 16 KiB. A client that waits for each answer sends far less per read.
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelOption(
@@ -161,17 +165,19 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             // Small enough that a client not reading stops being read after a few responses' worth
             // of KiB, large enough that a normal keep-alive answer never reaches it.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 * 1024, high: 32 * 1024))
+            // The kernel's send buffer, fixed instead of autotuned (up to 4 MiB here): answers a
+            // client does not read are work done for nothing, and with autotuning a pipelining
+            // flood of 100 connections kept a loop busy for seconds, delaying other clients.
+            // Every answer of this server is small, so 64 KiB (the kernel doubles the 32) is ample.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 32 * 1024)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(
-                        IdleStateHandler(readTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds)))
-                    if backpressure {
-                        try pipeline.addHandler(BackpressureGate(sliceBytes: 4096))
-                    }
-                    let deadline = RequestDeadlineHandler(
-                        timeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
-                        maxBytes: configuration.maxRequestBytes)
+                    let deadline = ConnectionGuard(
+                        requestTimeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
+                        maxRequestBytes: configuration.maxRequestBytes,
+                        idleTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds),
+                        sliceBytes: backpressure ? 4096 : nil)
                     try pipeline.addHandler(deadline)
                     try pipeline.addHandler(
                         ByteToMessageHandler(

@@ -9,11 +9,12 @@ import NIOCore
 /// when the clock itself is behind the cache (an NTP step, a VM resume), not merely a request
 /// whose head was decoded just before the tick: loops serve many connections, so such requests
 /// are routine, and answering them from the new second is at most the rest of a second late.
-final class SecondCache<Route: HTTPRoute> {
+final class SecondCache {
     private let allocator = ByteBufferAllocator()
     private(set) var second: Int64 = .min
     private(set) var dateHeader = ""
-    private var responses: [Route: EncodedResponse] = [:]
+    /// Per route index (`RouteTable`): the few routes a server has.
+    private var responses: [EncodedResponse?] = []
 
     /// The start of the cached second: the time per-second responses are rendered for.
     var secondStart: UnixNanoseconds { second &* 1_000_000_000 }
@@ -32,9 +33,12 @@ final class SecondCache<Route: HTTPRoute> {
     }
 
     /// The encoded response of `route` for the cached second, rendered by `render` at its first use.
-    func response(for route: Route, render: () -> Response) -> EncodedResponse {
-        if let encoded = responses[route] { return encoded }
+    func response(for route: Int, render: () -> Response) -> EncodedResponse {
+        if route < responses.count, let encoded = responses[route] { return encoded }
         let encoded = EncodedResponse(render(), date: dateHeader, connection: .implicit, allocator: allocator)
+        if route >= responses.count {
+            responses.append(contentsOf: repeatElement(nil, count: route + 1 - responses.count))
+        }
         responses[route] = encoded
         return encoded
     }
@@ -42,6 +46,6 @@ final class SecondCache<Route: HTTPRoute> {
     private func move(to second: Int64) {
         self.second = second
         dateHeader = httpDate(unixSeconds: second)
-        responses.removeAll(keepingCapacity: true)
+        for index in responses.indices { responses[index] = nil }
     }
 }

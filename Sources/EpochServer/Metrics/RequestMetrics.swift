@@ -66,30 +66,44 @@ struct RequestLabels: Hashable, Comparable, Sendable {
 
 /// One event loop's table of request series, looked up per request without a lock; a series is
 /// registered with `ServerMetrics` (under its lock) only the first time this loop sees it.
-final class LoopRequestMetrics<Route: HTTPRoute> {
+final class LoopRequestMetrics {
     private struct Key: Hashable {
         let method: UInt8
-        let route: Route
+        let route: Int
         let code: UInt
     }
 
     private let metrics: ServerMetrics
+    private let routeLabels: [String]
     private var series: [Key: RequestSeriesCounts] = [:]
+    /// The series of the previous request: the next one is usually the same (`GET /` 200), and
+    /// comparing a key is cheaper than hashing it.
+    private var lastKey: Key?
+    private var lastCounts: RequestSeriesCounts?
 
-    init(metrics: ServerMetrics) { self.metrics = metrics }
+    init(metrics: ServerMetrics, routeLabels: [String]) {
+        self.metrics = metrics
+        self.routeLabels = routeLabels
+    }
 
     @inline(__always)
-    func record(method: HTTPMethod, route: Route, code: UInt, nanoseconds: Int64) {
+    func record(method: HTTPMethod, route: Int, code: UInt, nanoseconds: Int64) {
         let methodIndex = RequestLabels.methodIndex(method)
         let key = Key(method: methodIndex, route: route, code: code)
         let counts: RequestSeriesCounts
-        if let known = series[key] {
+        if lastKey == key, let lastCounts {
+            counts = lastCounts
+        } else if let known = series[key] {
             counts = known
+            lastKey = key
+            lastCounts = known
         } else {
             let labels = RequestLabels(
-                method: RequestLabels.methodLabels[Int(methodIndex)], route: route.metricLabel, code: code)
+                method: RequestLabels.methodLabels[Int(methodIndex)], route: routeLabels[route], code: code)
             counts = metrics.registerRequestSeries(labels)
             series[key] = counts
+            lastKey = key
+            lastCounts = counts
         }
         counts.record(nanoseconds: Int(nanoseconds))
     }

@@ -37,8 +37,9 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
             NTPPacket.stamp(transmitTime: NTPTimestamp(unixNanoseconds: wallClock.now()), into: &bytes)
             let reply = AddressedEnvelope(
                 remoteAddress: request.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
-            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+            // Counted before the write: a client that has its answer finds it counted.
             metrics.replied(packet.leap)
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         }
     }
 
