@@ -98,7 +98,10 @@ enum ClockSources {
     /// `check` over several sources: they must agree (Marzullo), and the offset range they agree on
     /// must lie within `limit`. Exit 2 when they disagree, naming the odd ones out; exit 1 when
     /// the clock is off.
-    static func check(_ measurements: [SourceMeasurement], limit: Duration) throws {
+    /// Exit 2 when the sources disagree (one of them is wrong), 1 when a source says its own clock
+    /// is unsynchronized (unless `allowUnsynchronized`: such sources then take part with their
+    /// whole bounds) or the agreed offset is beyond `limit`.
+    static func check(_ measurements: [SourceMeasurement], limit: Duration, allowUnsynchronized: Bool) throws {
         for measurement in measurements { print(sentence(measurement)) }
         let agreement = SourceAgreement(measurements.map(\.interval))
         guard agreement.isUnanimous else {
@@ -108,6 +111,14 @@ enum ClockSources {
                 ? "sources disagree: \(odd) disagrees with the majority (\(agreement.agreeing.joined(separator: ", ")))"
                 : "sources disagree and no majority agrees: \(agreement.agreeing.joined(separator: ", ")) vs \(odd)"
             throw CommandFailure(message: message, exitCode: 2)
+        }
+        let unsynchronized = measurements.filter { $0.sourceSynchronized == false }.map(\.source)
+        if !unsynchronized.isEmpty, !allowUnsynchronized {
+            throw CommandFailure(
+                message:
+                    "clock check failed: \(unsynchronized.joined(separator: ", ")) reports its clock unsynchronized, "
+                    + "so its time cannot be trusted (--allow-unsynchronized-server compares with it anyway)",
+                exitCode: 1)
         }
         let range = agreement.intersection!
         let worst = max(abs(range.lowerBound), abs(range.upperBound))

@@ -140,7 +140,9 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         if !moreSources.isEmpty || RoughtimeAddress.isRoughtime(sampling.url) {
             let sources = try ClockSources.make([sampling.url] + moreSources, sampling: sampling, roughtime: roughtime)
-            try ClockSources.check(try await ClockSources.measure(sources), limit: maxOffset.duration)
+            try ClockSources.check(
+                try await ClockSources.measure(sources), limit: maxOffset.duration,
+                allowUnsynchronized: allowUnsynchronizedServer)
             return
         }
         let result = try await sampling.measure()

@@ -128,7 +128,7 @@ def server_metrics(server) -> str:
 
 def test_the_ntp_component_adds_a_udp_port_to_an_overlay(tmp_path):
     """The kustomize Component renders into the staging overlay: container port, Service port and
-    NetworkPolicy rule for UDP; the control is the overlay without it, which has no UDP at all."""
+    NetworkPolicy rule for UDP; the control is the overlay without it, which has no NTP port at all."""
     import yaml
 
     from conftest import REPO_ROOT
@@ -147,16 +147,18 @@ def test_the_ntp_component_adds_a_udp_port_to_an_overlay(tmp_path):
         return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
     def udp(docs: list[dict]) -> dict[str, object]:
-        found: dict[str, object] = {}
+        """The app's NTP ports: other components (Roughtime) add UDP ports of their own."""
+        found: dict[str, object] = {"container": [], "service": [], "policy": [], "env": None}
         for doc in docs:
             if doc["kind"] == "Deployment":
                 container = doc["spec"]["template"]["spec"]["containers"][0]
-                found["container"] = [p for p in container["ports"] if p["protocol"] == "UDP"]
+                found["container"] += [p for p in container["ports"] if p["protocol"] == "UDP" and p["name"] == "ntp"]
                 found["env"] = {e["name"]: e.get("value") for e in container["env"]}.get("EPOCH_NTP_PORT")
             if doc["kind"] == "Service":
-                found["service"] = [p for p in doc["spec"]["ports"] if p["protocol"] == "UDP"]
+                found["service"] += [p for p in doc["spec"]["ports"] if p["protocol"] == "UDP" and p["name"] == "ntp"]
             if doc["kind"] == "NetworkPolicy" and doc["metadata"]["name"].startswith("epoch"):
-                found["policy"] = [p for rule in doc["spec"]["ingress"] for p in rule["ports"] if p["protocol"] == "UDP"]
+                found["policy"] += [p for rule in doc["spec"]["ingress"] for p in rule["ports"]
+                                    if p["protocol"] == "UDP" and p["port"] == "ntp"]
         return found
 
     with_ntp = udp(render(["../deploy/k8s/components/ntp"]))
