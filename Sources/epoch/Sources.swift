@@ -27,6 +27,13 @@ enum ClockSources {
     static func make(_ texts: [String], sampling: SamplingArguments, roughtime: RoughtimeArguments) throws
         -> [any ClockSource]
     {
+        try make(texts, http: sampling.samplingOptions, timeout: sampling.timeout.duration, roughtime: roughtime)
+    }
+
+    /// `http` samples every http(s):// source; `timeout` bounds each Roughtime exchange.
+    static func make(_ texts: [String], http: SamplingOptions, timeout: Duration, roughtime: RoughtimeArguments)
+        throws -> [any ClockSource]
+    {
         let roughtimeCount = texts.filter(RoughtimeAddress.isRoughtime).count
         guard roughtime.publicKey.count == roughtimeCount else {
             throw CommandFailure.usage(
@@ -40,10 +47,9 @@ enum ClockSources {
                 if RoughtimeAddress.isRoughtime(text) {
                     let address = try RoughtimeAddress(parsing: text)
                     let key = try RoughtimeKeyText.publicKey(keys.removeFirst())
-                    return RoughtimeSource(
-                        address: address, publicKey: key, timeout: sampling.timeout.duration, versions: versions)
+                    return RoughtimeSource(address: address, publicKey: key, timeout: timeout, versions: versions)
                 }
-                return SyncSource(url: try ServiceURL(parsing: text), options: sampling.samplingOptions)
+                return SyncSource(url: try ServiceURL(parsing: text), options: http)
             } catch let error as CustomStringConvertible {
                 throw CommandFailure.usage(error.description)
             }

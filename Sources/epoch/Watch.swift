@@ -127,36 +127,13 @@ struct Watch: AsyncParsableCommand {
         options.timeout = timeout.duration
         options.trustedCertificatesFile = caFile
         options.dateHeader = dateHeader
-        let roughtimeCount = given.filter(RoughtimeAddress.isRoughtime).count
-        guard roughtime.publicKey.count == roughtimeCount else {
-            throw CommandFailure.usage(
-                "\(roughtimeCount) roughtime:// source(s) need as many --public-key options, in order; "
-                    + "got \(roughtime.publicKey.count)")
-        }
-        let versions = try roughtime.versions()
-        var keys = roughtime.publicKey[...]
         var seen: Set<String> = []
-        return try given.map { text in
-            let source: any ClockSource
-            let kind: SourceKind
-            do {
-                if RoughtimeAddress.isRoughtime(text) {
-                    let key = try RoughtimeKeyText.publicKey(keys.removeFirst())
-                    source = RoughtimeSource(
-                        address: try RoughtimeAddress(parsing: text), publicKey: key, timeout: timeout.duration,
-                        versions: versions)
-                    kind = .roughtime
-                } else {
-                    source = SyncSource(url: try ServiceURL(parsing: text), options: options)
-                    kind = dateHeader ? .dateHeader : .httpSync
-                }
-            } catch let error as CustomStringConvertible {
-                throw CommandFailure.usage(error.description)
-            }
+        return try ClockSources.make(given, http: options, timeout: timeout.duration, roughtime: roughtime).map {
+            source in
             guard seen.insert(source.name).inserted else {
                 throw CommandFailure.usage("source \(source.name) is given twice")
             }
-            return (source, kind)
+            return (source, source is RoughtimeSource ? .roughtime : dateHeader ? .dateHeader : .httpSync)
         }
     }
 }

@@ -33,11 +33,7 @@ struct WatchRoutes: HTTPRoutes {
         }
         switch request.route {
         case .metrics:
-            var text: [UInt8] = []
-            metrics.emit(into: &text)
-            return Response(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: allocator.buffer(bytes: text))
+            return .metrics(metrics, allocator: allocator)
         case .healthz:
             // Failed measurements are the sources' trouble, shown in /metrics; only a loop that
             // stopped making rounds is this process's, and a restart is its cure.

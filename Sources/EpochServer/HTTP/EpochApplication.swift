@@ -77,11 +77,7 @@ public struct EpochApplication: HTTPRoutes {
                 Payload.version(
                     version: configuration.version, rev: configuration.revision, swift: configuration.swiftVersion))
         case .metrics:
-            var text: [UInt8] = []
-            metrics.emit(into: &text)
-            return Response(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: allocator.buffer(bytes: text))
+            return .metrics(metrics, allocator: allocator)
         case .unknown:
             return error(.notFound, "no such path; try / , /sync, /clock, /healthz, /readyz, /version or /metrics")
         }

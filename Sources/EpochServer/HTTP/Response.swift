@@ -34,4 +34,12 @@ public struct Response: Sendable {
     {
         json(status, Payload.error(status: Int(status.code), message: message), allocator: allocator)
     }
+
+    /// `/metrics`: the Prometheus text exposition of `metrics`, scrape hooks run first.
+    public static func metrics(_ metrics: ServerMetrics, allocator: ByteBufferAllocator) -> Response {
+        var text: [UInt8] = []
+        metrics.emit(into: &text)
+        return Response(
+            status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: allocator.buffer(bytes: text))
+    }
 }
