@@ -153,7 +153,8 @@ def test_plain_ingress_names_no_controller(overlay: str) -> None:
 # The NetworkPolicy: one parameter per overlay
 # ------------------------------------------------------------------------------------------------
 def peer_namespaces(policy: dict) -> list[str]:
-    [rule] = policy["spec"]["ingress"]
+    # The rule with namespace peers; Roughtime's UDP rule and the watch's pod rule are the others.
+    [rule] = [r for r in policy["spec"]["ingress"] if any("namespaceSelector" in p for p in r.get("from", []))]
     [peer] = rule["from"]
     assert set(peer) == {"namespaceSelector"}, "namespace peers only (kustomize labels a podSelector)"
     [expr] = peer["namespaceSelector"]["matchExpressions"]

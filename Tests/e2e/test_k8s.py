@@ -62,6 +62,8 @@ def test_overlay_validates_strictly(overlay: str, version: str) -> None:
     for doc in docs:
         if doc["apiVersion"].startswith("gateway.networking.k8s.io/"):
             continue  # a CRD, not in Kubernetes' schemas: test_gateway.py checks it
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # the watch's Prometheus Operator CRDs: no schema in kubernetes-validate
         # strict: unknown fields fail; an unknown apiVersion raises SchemaNotFoundError.
         kubernetes_validate.validate(doc, version, strict=True)
 
@@ -327,20 +329,22 @@ def test_service_ingress_and_network_policy_reach_the_pods(overlay: str) -> None
     spec = policy["spec"]
     assert selects(spec["podSelector"]["matchLabels"], labels)
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"] and not spec.get("egress"), "no egress"
-    [rule] = [r for r in spec["ingress"] if "from" in r]  # Roughtime's open UDP rule: test_k8s_roughtime
+    # Roughtime's open UDP rule: test_k8s_roughtime; the watch's pod rule: test_k8s_watch_overlay.
+    [rule] = [r for r in spec["ingress"] if any("namespaceSelector" in p for p in r.get("from", []))]
     assert all(set(p) == {"namespaceSelector"} for p in rule["from"])
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert all(r["ports"] == [{"port": "http", "protocol": "TCP"}] for r in spec["ingress"] if "from" in r)
 
 
 def test_canary_splits_production_traffic_without_stealing_its_pods() -> None:
     prod, canary = render("production"), render("canary")
     prod_pods = one(prod, "Deployment")["spec"]["template"]["metadata"]["labels"]
     can_pods = one(canary, "Deployment")["spec"]["template"]["metadata"]["labels"]
-    for docs in (prod, canary):
+    for docs, name in ((prod, "epoch-app"), (canary, "epoch-canary")):  # production has the watch's policy too
         for kind, sel in (("Service", lambda o: o["spec"]["selector"]),
                           ("Deployment", lambda o: o["spec"]["selector"]["matchLabels"]),
                           ("NetworkPolicy", lambda o: o["spec"]["podSelector"]["matchLabels"])):
-            s = sel(one(docs, kind))
+            s = sel(one(docs, kind, name))
             assert selects(s, prod_pods) != selects(s, can_pods), f"{kind} selects both production and canary pods"
     # Two pods, so a drain (PDB maxUnavailable 1) never leaves the canary's share of requests without one.
     assert one(canary, "Deployment")["spec"]["replicas"] == 2

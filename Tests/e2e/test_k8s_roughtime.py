@@ -14,7 +14,7 @@ WITH = ("staging", "production")
 def workload(overlay: str) -> tuple[dict, dict, dict]:
     docs = render(overlay)
     [dep] = objects(docs, "Deployment")
-    return dep, one(docs, "Service"), one(docs, "NetworkPolicy")
+    return dep, one(docs, "Service"), one(docs, "NetworkPolicy", dep["metadata"]["name"])  # not the watch's
 
 
 @pytest.mark.parametrize("overlay", WITH)
