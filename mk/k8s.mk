@@ -5,6 +5,7 @@ K8S_DIR      := deploy/k8s
 K8S_OVERLAYS := staging production canary
 K8S_OUT      := $(CURDIR)/.build-k8s
 K8S_TESTS    := Tests/e2e/test_k8s.py Tests/e2e/test_deploy_path.py Tests/e2e/test_gateway.py \
+                Tests/e2e/test_k8s_watch_overlay.py \
                 Tests/e2e/test_admission_policy.py
 ENV          ?= staging
 CHECKOV      := $(CURDIR)/.venv-checkov/bin/checkov

@@ -78,8 +78,6 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "epoch")
         // One clock reading and one metrics registry per process, shared by every protocol.
         let clock = ClockState()
-        let reading = clock.discipline
-        logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
         let metrics = ServerMetrics()
         ProcessMetrics.register(on: metrics)
         BuildInfoMetric.register(
@@ -99,6 +97,9 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: roughtime))
         }
         services.append(.init(service: server))
+        // Only once every option is known good: a bad one exits with its one line and nothing else.
+        let reading = clock.discipline
+        logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
         let group = ServiceGroup(
             configuration: .init(
                 services: services,
