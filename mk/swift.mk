@@ -1,7 +1,8 @@
 # The Swift package: build, run from source, unit and in-process tests, the release binary.
 RELEASE_BIN  := .build/release/epoch
-# The linker's map of the release link, which `make size` reads.
-RELEASE_MAP  := .build/release/epoch.map
+# The linker's map of the release link, which `make size` reads. Not under .build/release: on a
+# fresh clone that link is only made once SwiftPM has finished, and the linker cannot open the map.
+RELEASE_MAP  := .build/epoch-release.map
 # Fully static (glibc linked in) so the scratch image needs nothing but the binary.
 RELEASE_FLAGS := -c release -Xswiftc -static-executable -Xlinker -s -Xlinker -Map=$(CURDIR)/$(RELEASE_MAP)
 
@@ -12,6 +13,7 @@ serve: ## Run the service from source on :8080 (Ctrl-C drains and stops it)
 
 release: ## Build the static release binary .build/release/epoch with the checkout's rev
 	@echo "==> swift build $(RELEASE_FLAGS) (rev $(REV))"
+	@mkdir -p .build
 	@# glibc's "Using 'getaddrinfo' in statically linked applications" warnings are expected: the
 	@# server binds numeric addresses and never resolves names or users.
 	@$(SWIFT) build $(RELEASE_FLAGS) --product epoch 2>&1 \
