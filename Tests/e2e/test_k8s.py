@@ -181,10 +181,15 @@ def test_probes_hit_the_servers_endpoints_over_http(overlay: str) -> None:
     assert ready["periodSeconds"] == 2 and 1 <= ready["failureThreshold"] <= 2
 
 
-def test_probe_paths_are_routes_of_the_server(release_binary) -> None:
-    """The probed paths answer 200 on the real server, started with the manifest's own settings."""
+def test_probe_paths_are_routes_of_the_server(release_binary, tmp_path: Path) -> None:
+    """The probed paths answer 200 on the real server, started with the manifest's own settings
+    (the Roughtime key, a mounted Secret in the pod, made here, and any free UDP port)."""
     c = container_of(deployment_of("production"))
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e and e["name"] not in ("EPOCH_HOST", "EPOCH_PORT")}
+    if "EPOCH_ROUGHTIME_KEY" in env:
+        key = tmp_path / "roughtime.key"
+        subprocess.run([str(release_binary), "roughtime", "keygen", str(key)], check=True, capture_output=True)
+        env.update(EPOCH_ROUGHTIME_KEY=str(key), EPOCH_ROUGHTIME_PORT="0")
     server = EpochProcess(release_binary, env=env)
     try:
         server.wait_ready()
