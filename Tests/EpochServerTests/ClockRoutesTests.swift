@@ -11,21 +11,9 @@ private func withClockServer(
     _ reading: ClockDiscipline, requireSynchronized: Bool = false,
     _ body: @Sendable (Int) async throws -> Void
 ) async throws {
-    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     let configuration = testConfiguration { $0.requireSynchronizedClock = requireSynchronized }
-    let server = EpochHTTPServer(
-        configuration: configuration, logger: logger, clock: ClockState(source: FixedClockDiscipline(reading)))
-    let group = ServiceGroup(services: [server], logger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        do {
-            try await body(try await server.boundAddress.get().port!)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        } catch {
-            tasks.cancelAll()
-            throw error
-        }
+    try await withTestServer(configuration, clock: ClockState(source: FixedClockDiscipline(reading))) { _, port in
+        try await body(port)
     }
 }
 

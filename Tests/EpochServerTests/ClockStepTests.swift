@@ -35,18 +35,8 @@ func withHTTPServer<Routes: HTTPRoutes, Result: Sendable>(
 ) async throws -> Result {
     let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     let server = HTTPServer(configuration: configuration, routes: routes, logger: logger)
-    let group = ServiceGroup(services: [server], logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        do {
-            let result = try await body(try await server.boundAddress.get().port!)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            tasks.cancelAll()
-            throw error
-        }
+    return try await withRunningService(server, bound: server.boundAddress, logger: logger) { _, port in
+        try await body(port)
     }
 }
 

@@ -88,18 +88,8 @@ func withNTPServer(
     let server = NTPServer(
         configuration: configuration, clock: ClockState(source: FixedClockDiscipline(discipline)), metrics: metrics,
         logger: logger)
-    let group = ServiceGroup(services: [server], logger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        let port = try await server.boundAddress.get().port!
-        do {
-            try await body(port, metrics)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        } catch {
-            tasks.cancelAll()
-            throw error
-        }
+    try await withRunningService(server, bound: server.boundAddress, logger: logger) { _, port in
+        try await body(port, metrics)
     }
 }
 

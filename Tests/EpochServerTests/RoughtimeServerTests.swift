@@ -25,19 +25,8 @@ import Testing
             host: "127.0.0.1", port: 0, longTermKey: key,
             clock: ClockState(source: FixedClockDiscipline(Self.synchronized)), metrics: metrics, logger: logger,
             clockSkew: skew, delegationValidity: validity)
-        let group = ServiceGroup(services: [server], logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let port = try await server.boundAddress.get().port!
-            do {
-                let result = try await body(server, port)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                tasks.cancelAll()
-                throw error
-            }
+        return try await withRunningService(server, bound: server.boundAddress, logger: logger) { _, port in
+            try await body(server, port)
         }
     }
 

@@ -27,12 +27,24 @@ func withTestServer<Result: Sendable>(
 ) async throws -> Result {
     let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     let server = EpochHTTPServer(configuration: configuration, logger: logger, clock: clock)
-    let group = ServiceGroup(services: [server], logger: logger)
+    return try await withRunningService(server, bound: server.boundAddress, logger: logger) { group, port in
+        try await body(TestServer(server: server, group: group), port)
+    }
+}
+
+/// Runs `service` in its own ServiceGroup for the duration of `body`, which gets the group and the
+/// port `bound` reports; then drains it the way SIGTERM would, or cancels it if `body` throws.
+/// Every in-process server test (HTTP, Roughtime, NTP) runs its server through this.
+func withRunningService<Result: Sendable>(
+    _ service: some Service, bound: EventLoopFuture<SocketAddress>, logger: Logger,
+    _ body: @Sendable (ServiceGroup, Int) async throws -> Result
+) async throws -> Result {
+    let group = ServiceGroup(services: [service], logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
-        let port = try await server.boundAddress.get().port!
+        let port = try await bound.get().port!
         do {
-            let result = try await body(TestServer(server: server, group: group), port)
+            let result = try await body(group, port)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return result
