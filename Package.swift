@@ -18,6 +18,13 @@ let package = Package(
     products: [
         .executable(name: "epoch", targets: ["epoch"])
     ],
+    traits: [
+        .trait(
+            name: "TLS",
+            description: "https:// sources for sync, check and watch, through swift-nio-ssl (1.8 MB of the "
+                + "static binary). make release and the image build without it: the server never speaks TLS."),
+        .default(enabledTraits: ["TLS"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
@@ -66,7 +73,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -86,10 +93,18 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            // Identical code folding of functions whose address is never taken: -0.27 MB of the
-            // 24.05 MB static binary, no throughput cost measured (issue 10, docs/benchmark.md).
+            // The release link (docs/benchmark.md, issue 10): lld; identical code folding of
+            // functions whose address is never taken; no unwind tables (tools/no-unwind-tables.ld
+            // says why); the functions serve runs to idle first, together (scripts/link-order says
+            // why). make release puts every function in its own section on its command line.
             linkerSettings: [
-                .unsafeFlags(["-Xlinker", "--icf=safe"], .when(platforms: [.linux], configuration: .release))
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "--icf=safe",
+                        "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/tools/no-unwind-tables.ld",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/tools/link-order.txt",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                    ], .when(platforms: [.linux], configuration: .release))
             ]
         ),
         .testTarget(

@@ -3,7 +3,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +70,7 @@ public enum SyncClient {
             return try await measureThrowing(url, options: options)
         } catch let failure as SyncFailure {
             throw failure
-        } catch let error as NIOSSLError {
+        } catch let error where ClientTLS.isTLSError(error) {
             throw .unreachable("TLS with \(url) failed: \(error)")
         } catch let error as NIOConnectionError {
             let reason = error.connectionErrors.first.map { reasonText($0.error) } ?? "\(error)"
@@ -90,7 +89,7 @@ public enum SyncClient {
         let clock = WallClock()
         let started = ContinuousClock.now
         let timeout = TimeAmount.nanoseconds(options.timeout.totalNanoseconds)
-        let tls = url.scheme == .https ? try makeTLSContext(options) : nil
+        let tls = try ClientTLS.make(for: url, options: options)
         let isAddress = url.host.contains(":") || url.host.allSatisfy { $0.isNumber || $0 == "." }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
@@ -100,10 +99,7 @@ public enum SyncClient {
                     let pipeline = channel.pipeline.syncOperations
                     let exchange = ExchangeClock(clock: clock)
                     try pipeline.addHandler(SocketTimestampHandler(exchange: exchange))
-                    if let tls {
-                        try pipeline.addHandler(
-                            NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : url.host))
-                    }
+                    try tls?.addHandler(to: pipeline, serverHostname: isAddress ? nil : url.host)
                     try pipeline.addHTTPClientHandlers()
                     try pipeline.addHandler(NIOHTTPClientResponseAggregator(maxContentLength: 64 * 1024))
                     try pipeline.addHandler(TimedResponseHandler(exchange: exchange))
@@ -211,34 +207,23 @@ public enum SyncClient {
             // inbound side carries the reason.
             do {
                 _ = try await responses.next()
-            } catch let reason as NIOSSLError {
-                throw SyncFailure.unreachable("TLS with \(url) failed (does it serve https?): \(reason)")
+            } catch let error where ClientTLS.isTLSError(error) {
+                throw SyncFailure.unreachable(
+                    "TLS with \(url) failed (does it serve https?): \(error)")
             } catch {}
             throw SyncFailure.unreachable("\(url) closed the connection before the request was sent")
         }
         do {
             if let response = try await responses.next() { return response }
-        } catch let error as NIOSSLError {
+        } catch let error where ClientTLS.isTLSError(error) {
             throw SyncFailure.unreachable("TLS with \(url) failed (does it serve https?): \(error)")
-        } catch  where !timedOut.withLockedValue({ $0 }) {
+        } catch where !timedOut.withLockedValue({ $0 }) {
             throw SyncFailure.badAnswer("\(url) broke the connection: \(error)")
         } catch {}
         if timedOut.withLockedValue({ $0 }) {
             throw SyncFailure.timedOut("\(url) did not answer within \(timeoutText(timeout))")
         }
         throw SyncFailure.badAnswer("\(url) closed the connection without an answer")
-    }
-
-    private static func makeTLSContext(_ options: SamplingOptions) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        if let file = options.trustedCertificatesFile {
-            do {
-                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
-            } catch {
-                throw SyncFailure.unreachable("cannot read CA certificates from \(file): \(error)")
-            }
-        }
-        return try NIOSSLContext(configuration: configuration)
     }
 
     /// "Connection refused" rather than NIO's full error description.

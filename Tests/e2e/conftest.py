@@ -29,6 +29,16 @@ def release_binary() -> Path:
     return binary
 
 
+@pytest.fixture(scope="session")
+def tls_binary() -> Path:
+    """A build with the package's default traits, TLS among them: `swift build --product epoch`
+    (make e2e-test builds it). The release binary is built without TLS, as the image is."""
+    binary = Path(os.environ.get("EPOCH_TLS_BINARY", REPO_ROOT / ".build" / "debug" / "epoch"))
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `swift build --product epoch` (make e2e-test does)")
+    return binary
+
+
 @pytest.fixture
 def epoch_server(release_binary):
     """Starts servers on demand and always stops them: `epoch_server("--shutdown-delay", "1s")`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -181,3 +182,15 @@ def test_a_second_signal_exits_at_once(epoch_server):
     # Without the second signal the process would serve for another minute.
     assert server.process.wait(20) == 1
     assert "exiting at once" in server.output()
+
+
+def _sections(binary) -> set[str]:
+    out = subprocess.run(["readelf", "-SW", str(binary)], capture_output=True, text=True, check=True).stdout
+    return {m.group(1) for m in re.finditer(r"^\s*\[\s*\d+\]\s+(\S+)", out, re.M)}
+
+
+def test_the_release_binary_carries_no_unwind_tables(release_binary, tls_binary):
+    # tools/no-unwind-tables.ld drops them from the release link (3.9 MB, issue 10); every other
+    # test here runs that binary. Control: the debug build, linked without the script, has them.
+    assert not {".eh_frame", ".eh_frame_hdr"} & _sections(release_binary)
+    assert ".eh_frame" in _sections(tls_binary)

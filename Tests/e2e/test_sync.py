@@ -190,12 +190,22 @@ def test_bad_arguments_are_one_line_and_exit_2(release_binary, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_https_urls_use_tls(release_binary, epoch_server):
+def test_https_urls_use_tls(tls_binary, epoch_server):
     # The server speaks plain HTTP: a TLS client must fail the handshake, clearly, not hang or trap.
     server = epoch_server()
-    result = epoch(release_binary, "sync", server.url.replace("http://", "https://"), "--timeout", "2s")
+    result = epoch(tls_binary, "sync", server.url.replace("http://", "https://"), "--timeout", "2s")
     assert result.returncode == 2
     assert "TLS with https://127.0.0.1" in result.stderr
+
+
+def test_the_release_build_has_no_tls_and_says_so_in_one_line(release_binary, https_sync_server):
+    # make release leaves the TLS trait out (issue 10: the image's size); the control is
+    # test_https_with_a_trusted_ca_measures_the_offset, the same server measured by the TLS build.
+    url, ca_pem = https_sync_server
+    result = epoch(release_binary, "sync", url, "--ca-file", str(ca_pem), "--timeout", "2s")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "built without TLS" in lines[0] and "swift build -c release" in lines[0], lines
 
 
 @pytest.fixture
@@ -218,14 +228,14 @@ def https_sync_server(tmp_path):
     server.close()
 
 
-def test_https_with_a_trusted_ca_measures_the_offset(release_binary, https_sync_server):
+def test_https_with_a_trusted_ca_measures_the_offset(tls_binary, https_sync_server):
     url, ca_pem = https_sync_server
-    report = sync_json(release_binary, url, "--ca-file", str(ca_pem), "--samples", "4")
+    report = sync_json(tls_binary, url, "--ca-file", str(ca_pem), "--samples", "4")
     assert report["server_rev"] == "tls0001" and report["whole_seconds_only"] is False
     assert abs(report["offset_ns"]) <= report["error_bound_ns"] + 5 * MS, report
     # The same server is refused without its CA: the system's roots do not know it.
-    untrusted = epoch(release_binary, "sync", url, "--timeout", "5s")
+    untrusted = epoch(tls_binary, "sync", url, "--timeout", "5s")
     assert untrusted.returncode == 2
     assert untrusted.stderr.startswith(f"epoch: TLS with {url} failed"), untrusted.stderr
-    missing = epoch(release_binary, "sync", url, "--ca-file", "/nonexistent/ca.pem")
+    missing = epoch(tls_binary, "sync", url, "--ca-file", "/nonexistent/ca.pem")
     assert missing.returncode == 2 and "cannot read CA certificates from /nonexistent/ca.pem" in missing.stderr
