@@ -46,7 +46,7 @@ RUN export EPOCH_REV="${REV}" EPOCH_VERSION="${VERSION}" \
          set -- -Xswiftc -static-executable; \
        fi \
     && set -- "$@" --disable-default-traits -Xcc -ffunction-sections -Xcc -fdata-sections \
-         -Xswiftc -Xfrontend -Xswiftc -function-sections \
+         -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -enforce-exclusivity=unchecked \
     && swift build -c release --product epoch "$@" \
     && bin="$(swift build -c release "$@" --show-bin-path)/epoch" \
     && mkdir -p /rootfs \

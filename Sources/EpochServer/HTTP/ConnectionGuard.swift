@@ -83,6 +83,10 @@ final class ConnectionGuard: ChannelDuplexHandler {
     /// the request under way.
     private func forward(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
         guard let sliceBytes else { return deliver(bytes, context: context) }
+        // The usual read, one request or a few, goes on whole: no slice to make and drop.
+        if bytes.readableBytes <= sliceBytes && context.channel.isWritable {
+            return deliver(bytes, context: context)
+        }
         while bytes.readableBytes > 0 && !rejected {
             guard context.channel.isWritable else {
                 held = bytes
