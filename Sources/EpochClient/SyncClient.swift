@@ -217,7 +217,7 @@ public enum SyncClient {
             if let response = try await responses.next() { return response }
         } catch let error where ClientTLS.isTLSError(error) {
             throw SyncFailure.unreachable("TLS with \(url) failed (does it serve https?): \(error)")
-        } catch where !timedOut.withLockedValue({ $0 }) {
+        } catch  where !timedOut.withLockedValue({ $0 }) {
             throw SyncFailure.badAnswer("\(url) broke the connection: \(error)")
         } catch {}
         if timedOut.withLockedValue({ $0 }) {
