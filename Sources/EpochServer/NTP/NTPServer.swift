@@ -17,45 +17,32 @@ public final class NTPServer: Service, Sendable {
     private let clock: ClockState
     private let metrics: NTPMetrics
     private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
-    private let bound: EventLoopPromise<SocketAddress>
+    private let loop = DatagramServiceLoop()
 
     /// The address the server listens on, once it does.
-    public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
+    public var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
 
     public init(configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
         self.clock = clock
         self.metrics = NTPMetrics(registry: metrics.registry)
         self.logger = logger
-        // One socket is served by one loop: a single thread of its own.
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.bound = group.next().makePromise()
     }
 
     public func run() async throws {
-        let channel: Channel
         do {
-            channel = try await bind()
+            try await loop.serve(bind: bind) { channel in
+                logger.info(
+                    "NTP listening",
+                    metadata: [
+                        "address": "\(channel.localAddress!)",
+                        "serve-unsynchronized": "\(configuration.serveUnsynchronized)",
+                        "clock": "\(clock.discipline.reason)",
+                    ])
+            }
         } catch {
-            bound.fail(error)
-            try? await group.shutdownGracefully()
             throw BindFailure(description: "cannot serve NTP on \(configuration.host):\(configuration.port): \(error)")
         }
-        bound.succeed(channel.localAddress!)
-        logger.info(
-            "NTP listening",
-            metadata: [
-                "address": "\(channel.localAddress!)",
-                "serve-unsynchronized": "\(configuration.serveUnsynchronized)",
-                "clock": "\(clock.discipline.reason)",
-            ])
-        await withTaskCancellationOrGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
-        }
-        try? await group.shutdownGracefully()
         logger.info("NTP stopped")
     }
 
@@ -66,7 +53,7 @@ public final class NTPServer: Service, Sendable {
         let handler = NTPHandler(
             responder: responder, wallClock: WallClock(skew: configuration.clockSkew), clock: clock, metrics: metrics,
             logger: logger)
-        return try await DatagramBootstrap(group: group)
+        return try await DatagramBootstrap(group: loop.group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Read several queued datagrams per wake-up; each is still answered as it is read.
             .channelOption(.maxMessagesPerRead, value: 16)

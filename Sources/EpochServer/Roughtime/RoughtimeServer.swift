@@ -18,13 +18,12 @@ public final class RoughtimeServer: Service, Sendable {
     private let wallClock: WallClock
     private let metrics: RoughtimeMetrics
     private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
-    private let bound: EventLoopPromise<SocketAddress>
+    private let loop = DatagramServiceLoop()
     /// Datagrams taken per read, and so the largest batch one signature answers.
     private let maxBatch: Int
 
     /// The address the server listens on, once it does (port 0 picks one).
-    public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
+    public var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
 
     public init(
         host: String, port: Int, longTermKey: Curve25519.Signing.PrivateKey, clock: ClockState,
@@ -38,40 +37,20 @@ public final class RoughtimeServer: Service, Sendable {
         self.metrics = RoughtimeMetrics(metrics)
         self.logger = logger
         self.maxBatch = maxBatch
-        // One loop: one UDP socket is read by one thread anyway.
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.bound = group.next().makePromise()
         let now = UInt64(clamping: WallClock(skew: clockSkew).now() / 1_000_000_000)
         self.keyring = try RoughtimeKeyring(longTermKey: longTermKey, validity: delegationValidity, now: now)
     }
 
     public func run() async throws {
         defer { logger.info("roughtime stopped") }
-        let channel: Channel
-        do {
-            channel = try await bind()
-        } catch {
-            bound.fail(error)
-            try? await group.shutdownGracefully()
-            throw error
+        try await loop.serve(bind: bind) { channel in
+            logger.info(
+                "roughtime listening",
+                metadata: [
+                    "address": "\(channel.localAddress!)",
+                    "versions": "\(RoughtimeVersion.supported.map(\.description).joined(separator: ","))",
+                ])
         }
-        bound.succeed(channel.localAddress!)
-        logger.info(
-            "roughtime listening",
-            metadata: [
-                "address": "\(channel.localAddress!)",
-                "versions": "\(RoughtimeVersion.supported.map(\.description).joined(separator: ","))",
-            ])
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                try? await channel.closeFuture.get()
-            } onGracefulShutdown: {
-                channel.close(promise: nil)
-            }
-        } onCancel: {
-            channel.close(promise: nil)
-        }
-        try? await group.shutdownGracefully()
         if Task.isCancelled { throw CancellationError() }
     }
 
@@ -79,7 +58,7 @@ public final class RoughtimeServer: Service, Sendable {
         let (keyring, clock, wallClock, metrics, logger) = (
             self.keyring, self.clock, self.wallClock, self.metrics, self.logger
         )
-        return try await DatagramBootstrap(group: group)
+        return try await DatagramBootstrap(group: loop.group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.maxMessagesPerRead, value: UInt(maxBatch))
             // Room for a whole datagram (the largest request we would read) in each read.
