@@ -96,13 +96,7 @@ func withNTPServer(
 /// Sends one datagram from a fresh socket and returns the first reply, or nil when none comes
 /// within `wait` (a bound on the server's behaviour: it answers loopback in microseconds).
 func exchange(_ bytes: [UInt8], port: Int, wait: Duration = .milliseconds(300)) async throws -> [UInt8]? {
-    let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                    wrappingChannelSynchronously: channel)
-            }
-        }
+    let channel = try await makeUDPClientChannel()
     return try await channel.executeThenClose { inbound, outbound in
         let server = try SocketAddress(ipAddress: "127.0.0.1", port: port)
         try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)))

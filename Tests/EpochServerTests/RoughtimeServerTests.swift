@@ -162,13 +162,7 @@ private func scrape(_ metrics: ServerMetrics) -> String {
 /// have come or 2 s pass with none (a bound on the protocol, not on the test).
 private func exchange(_ datagrams: [[UInt8]], port: Int, expecting: Int) async throws -> [[UInt8]] {
     let remote = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-    let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                    wrappingChannelSynchronously: channel)
-            }
-        }
+    let channel = try await makeUDPClientChannel()
     return try await channel.executeThenClose { inbound, outbound in
         for datagram in datagrams {
             try await outbound.write(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: datagram)))

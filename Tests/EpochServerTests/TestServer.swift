@@ -183,3 +183,15 @@ private final class RawRequestWriter: ChannelOutboundHandler {
 func get(_ target: String, _ extraHeaders: String = "") -> String {
     "GET \(target) HTTP/1.1\r\nHost: localhost\r\n\(extraHeaders)\r\n"
 }
+
+typealias UDPClientChannel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+
+/// A UDP socket on loopback for the Roughtime and NTP tests to send datagrams from and read replies.
+func makeUDPClientChannel() async throws -> UDPClientChannel {
+    try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try UDPClientChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+}
