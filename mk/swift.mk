@@ -8,8 +8,9 @@ RELEASE_MAP  := .build/epoch-release.map
 # -1.8 MB); every function of every target, C and Swift, in a section of its own, so the linker
 # drops what is never called (-1.0 MB of the two BoringSSLs, -0.25 MB of Swift) and can place the
 # start-up code together (tools/link-order.txt); exclusivity checked at compile time only: the
-# run-time checks sit in NIO's per-read path (+4 % req/s in an A/B run, docs/benchmark.md), and a
-# violation would no longer trap. Package.swift adds the release link's settings.
+# run-time checks sit in NIO's per-read path (+4 % req/s in an A/B run, measured together with
+# ConnectionGuard's whole-read fast path: docs/benchmark.md), and a violation would no longer
+# trap. Package.swift adds the release link's settings.
 RELEASE_SWIFT_FLAGS := -c release --disable-default-traits -Xswiftc -static-executable \
   -Xcc -ffunction-sections -Xcc -fdata-sections -Xswiftc -Xfrontend -Xswiftc -function-sections \
   -Xswiftc -enforce-exclusivity=unchecked
