@@ -72,23 +72,49 @@ public struct ClockDiscipline: Sendable, Equatable {
             failure: failure)
     }
 
-    /// Synchronized means a daemon keeps the clock: the state is not `TIME_ERROR` and `STA_UNSYNC`
-    /// is clear. node_exporter's `node_timex_sync_status` is the same test.
+    /// The kernel's cap on maxerror, NTP_PHASE_LIMIT: an undisciplined clock's maxerror grows by
+    /// 500 µs a second (MAXFREQ) until it sits here, and the kernel sets STA_UNSYNC when it does.
+    public static let maxErrorCapNanoseconds: Int64 = 16_000_000_000
+
+    /// How fast the kernel lets maxerror grow between a daemon's updates: MAXFREQ, 500 ppm.
+    public static let maxErrorGrowthPerSecondNanoseconds: Int64 = 500_000
+
+    /// The one rule for "synchronized", used by every protocol and command: the kernel can be read
+    /// and its maximum error is below the 16 s cap, i.e. something disciplined the clock within the
+    /// last ~9 hours and the error the kernel vouches for is real.
+    ///
+    /// `STA_UNSYNC` and the `TIME_ERROR` state do not decide: on Linux, chrony leaves STA_UNSYNC set
+    /// unless `rtcsync` is configured (chrony's sys_timex.c), and the kernel then answers TIME_ERROR
+    /// while maxerror is a few milliseconds. systemd-timedated decides by `maxerror < 16 s` for the
+    /// same reason. Both are still reported (`/clock`, the metrics), for people, not for this rule.
     public var isSynchronized: Bool {
-        guard let state, failure == nil else { return false }
-        return state != .error && status & Self.statusUnsynchronized == 0
+        guard state != nil, failure == nil else { return false }
+        return maxErrorNanoseconds >= 0 && maxErrorNanoseconds < Self.maxErrorCapNanoseconds
+    }
+
+    /// The reading as it stands `ageNanoseconds` after it was taken: maxerror grown at the kernel's
+    /// 500 µs/s (rounded up) and capped at 16 s, as the kernel itself would report it by then. A
+    /// bound served from a cached reading is never smaller than the kernel's at the moment of serving.
+    public func aged(by ageNanoseconds: Int64) -> ClockDiscipline {
+        guard failure == nil, ageNanoseconds > 0 else { return self }
+        // 500 µs/s is 1/2000; rounded up to whole microseconds, the kernel's unit, so the growth
+        // is never understated.
+        let growth = (min(ageNanoseconds, Self.maxErrorCapNanoseconds * 2000) + 1_999_999) / 2_000_000 * 1_000
+        var aged = self
+        aged.maxErrorNanoseconds = min(Self.maxErrorCapNanoseconds, maxErrorNanoseconds + growth)
+        return aged
     }
 
     /// One line a person can act on.
     public var reason: String {
         if let failure { return "the kernel clock state cannot be read (\(failure))" }
         let bound = formatDuration(.nanoseconds(maxErrorNanoseconds))
+        let flags = "\(state?.name ?? "?"), STA_UNSYNC\(status & Self.statusUnsynchronized != 0 ? " set" : " clear")"
         if isSynchronized {
-            return "the kernel clock is synchronized (\(state?.name ?? "?")), maximum error \(bound)"
+            return "the kernel clock is synchronized (maximum error \(bound) below the 16s cap; \(flags))"
         }
-        return "the kernel clock is not synchronized (\(state?.name ?? "?"), STA_UNSYNC"
-            + "\(status & Self.statusUnsynchronized != 0 ? " set" : " clear")): no NTP daemon disciplines it, "
-            + "maximum error \(bound)"
+        return "the kernel clock is not synchronized (maximum error \(bound), at the 16s cap; \(flags)): "
+            + "no NTP daemon has disciplined it"
     }
 }
 

@@ -7,7 +7,9 @@ import NIOCore
 /// Roughtime's RADI, NTP's root dispersion and leap indicator).
 ///
 /// Readers take a lock only to copy the last reading; the system call happens on the first read
-/// after the reading is a second old, never per request.
+/// after the reading is a second old, never per request. What readers get is the reading aged to
+/// the moment they ask (`ClockDiscipline.aged(by:)`): the kernel's maxerror grows 500 µs/s, so a
+/// bound served from a reading up to a second old adds that age rather than understating it.
 public final class ClockState: Sendable {
     private let source: any ClockDisciplineSource
     private let refreshInterval: Int64
@@ -19,14 +21,15 @@ public final class ClockState: Sendable {
         self.cached = NIOLockedValueBox((source.read(), .now()))
     }
 
-    /// The latest reading, at most `refreshInterval` old.
+    /// The latest reading, at most `refreshInterval` old, with its maxerror grown by its age.
     public var discipline: ClockDiscipline {
         let now = NIODeadline.now()
-        return cached.withLockedValue { entry in
+        let (reading, age) = cached.withLockedValue { entry in
             if (now - entry.readAt).nanoseconds >= refreshInterval {
                 entry = (source.read(), now)
             }
-            return entry.reading
+            return (entry.reading, (now - entry.readAt).nanoseconds)
         }
+        return reading.aged(by: age)
     }
 }
