@@ -88,16 +88,73 @@ import Testing
         }
     }
 
-    @Test func dropsShortPacketsAndZeroTransmitTimes() {
+    @Test func dropsShortPacketsAndLengthsThatAreNot48PlusWords() {
         for request in [Self.request(length: 47), Self.request(length: 0)] {
             #expect(
                 Self.responder.respond(to: request, receivedAt: Self.receivedAt, discipline: Self.synchronized)
                     == .drop(.tooShort))
         }
-        #expect(
-            Self.responder.respond(
-                to: Self.request(transmit: 0), receivedAt: Self.receivedAt, discipline: Self.synchronized)
-                == .drop(.zeroTransmit))
+        for length in [49, 50, 51, 53, 71] {
+            #expect(
+                Self.responder.respond(
+                    to: Self.request(length: length), receivedAt: Self.receivedAt, discipline: Self.synchronized)
+                    == .drop(.badLength), "length \(length)")
+        }
+        // Control: 48 plus whole words (a MAC, extension fields) are read as a header.
+        for length in [48, 52, 68, 96] {
+            #expect(reply(Self.synchronized, to: Self.request(length: 48) + [UInt8](repeating: 0, count: length - 48)) != nil)
+        }
+    }
+
+    /// RFC 4330 §5 and chrony: the classic SNTP request `0x1b` + 47 zero bytes is answered, its
+    /// zero transmit time echoed as the origin.
+    @Test func aZeroTransmitTimeIsAnsweredWithAZeroOrigin() throws {
+        let classic: [UInt8] = [0x1B] + [UInt8](repeating: 0, count: 47)
+        let packet = try #require(reply(Self.synchronized, to: classic))
+        #expect(packet.mode == .server && packet.version == 3 && packet.originTime == .zero)
+        #expect(packet.receiveTime == NTPTimestamp(unixNanoseconds: Self.receivedAt))
+    }
+
+    /// The state chrony leaves without `rtcsync`: TIME_ERROR and STA_UNSYNC, maxerror 2 ms. By the
+    /// one rule (maxerror below the 16 s cap) it is synchronized: leap 0, the configured stratum.
+    @Test func chronysStateWithoutRtcsyncIsServedAsSynchronized() throws {
+        let chrony = ClockDiscipline(
+            state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: 2_000_000,
+            estimatedErrorNanoseconds: 100_000)
+        let packet = try #require(reply(chrony))
+        #expect(packet.leap == .none && packet.stratum == 3)
+        #expect(packet.rootDispersion.nanoseconds >= 2_000_000 && packet.rootDispersion.nanoseconds < 2_100_000)
+        // Control: the same reading at the 16 s cap is the alarm.
+        var capped = chrony
+        capped.maxErrorNanoseconds = 16_000_000_000
+        #expect(try #require(reply(capped)).leap == .alarm)
+        #expect(try #require(reply(capped)).stratum == 16)
+    }
+
+    @Test func aLeapSecondInProgressIsLeap3() throws {
+        var inProgress = Self.synchronized
+        inProgress.state = .leapSecondInProgress
+        let packet = try #require(reply(inProgress))
+        #expect(packet.leap == .alarm && packet.stratum == 3)
+        // Control: after it (TIME_WAIT) the leap indicator is clear again.
+        inProgress.state = .leapSecondOccurred
+        #expect(try #require(reply(inProgress)).leap == .none)
+    }
+
+    @Test func theReferenceIDIsTheConfiguredOne() throws {
+        let configured = NTPResponder(stratum: 3, precision: -29, serveUnsynchronized: false, referenceID: 0xC000_0201)
+        #expect(try #require(reply(Self.synchronized, by: configured)).referenceID == 0xC000_0201)
+        #expect(try #require(reply(Self.unsynchronized, by: configured)).referenceID == 0xC000_0201)
+        #expect(try #require(reply(Self.synchronized)).referenceID == 0)  // control: the default
+    }
+
+    @Test func aRateKissIsStratum0WithTheCodeRATE() throws {
+        let packet = try #require(reply(Self.synchronized))
+        let kiss = NTPResponder.rateKiss(replacing: packet, minimumPollLog2: 3)
+        #expect(kiss.stratum == 0 && kiss.leap == .alarm && kiss.mode == .server)
+        #expect(Array(kiss.bytes[12..<16]) == Array("RATE".utf8))
+        #expect(kiss.originTime == packet.originTime && kiss.poll == 6)
+        #expect(kiss.bytes.count == NTPPacket.size)
     }
 
     @Test func precisionIsLog2OfTheResolutionRoundedUp() {

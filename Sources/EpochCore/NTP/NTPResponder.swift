@@ -19,10 +19,16 @@ public struct NTPResponder: Sendable {
     /// would make it a Kiss-o'-Death packet.
     public static let unsynchronizedStratum: UInt8 = 16
 
-    public init(stratum: UInt8, precision: Int8, serveUnsynchronized: Bool) {
+    /// The reference ID of every reply (`--ntp-refid`): for a server at stratum 2 or more, the IPv4
+    /// address of its upstream (RFC 5905 §7.3). chrony compares it with its own address to detect
+    /// a synchronization loop; 0 (the default) says nothing and so switches that test off.
+    public var referenceID: UInt32
+
+    public init(stratum: UInt8, precision: Int8, serveUnsynchronized: Bool, referenceID: UInt32 = 0) {
         self.stratum = stratum
         self.precision = precision
         self.serveUnsynchronized = serveUnsynchronized
+        self.referenceID = referenceID
     }
 
     public enum Decision: Equatable, Sendable {
@@ -36,6 +42,7 @@ public struct NTPResponder: Sendable {
     public func respond<Bytes: RandomAccessCollection>(
         to request: Bytes, receivedAt: UnixNanoseconds, discipline: ClockDiscipline
     ) -> Decision where Bytes.Element == UInt8 {
+        if let problem = NTPRequestLength.problem(count: request.count) { return .drop(problem) }
         let packet: NTPPacket
         do {
             packet = try NTPPacket(parsing: request)
@@ -50,9 +57,9 @@ public struct NTPResponder: Sendable {
         }
         // Versions 1-4 are answered in kind (RFC 5905 §9.2 / RFC 4330 §5); 0 and 5-7 are not NTP.
         guard (1...4).contains(packet.version) else { return .drop(.badVersion) }
-        // A client's transmit timestamp is what the reply's origin echoes, so a client always sets
-        // it; a zero one is not a real request (RFC 5905's "bogus packet" test).
-        guard packet.transmitTime != .zero else { return .drop(.zeroTransmit) }
+        // A zero transmit timestamp (the classic `0x1b` + 47 zero bytes) is answered with a zero
+        // origin, as RFC 4330 §5 and chrony do: the origin echoes whatever the client sent, and
+        // RFC 5905's bogus-packet test is the client's to make, not the server's.
 
         let synchronized = discipline.isSynchronized
         let serving = synchronized || serveUnsynchronized
@@ -65,7 +72,7 @@ public struct NTPResponder: Sendable {
             rootDispersion: NTPShort(
                 nanoseconds: synchronized || !serveUnsynchronized
                     ? discipline.maxErrorNanoseconds : Self.labRootDispersionNanoseconds),
-            referenceID: 0, originTime: packet.transmitTime,
+            referenceID: referenceID, originTime: packet.transmitTime,
             receiveTime: NTPTimestamp(unixNanoseconds: receivedAt))
         // adjtimex does not say when the clock was last corrected; the receive time is the latest
         // moment this server vouches for, and stays before the transmit time, as clients check.
@@ -74,13 +81,32 @@ public struct NTPResponder: Sendable {
     }
 
     /// A pending leap second the kernel knows of is announced, as RFC 5905's LI field is for.
+    /// While one is being inserted (TIME_OOP) the clock repeats a second, so the reply says
+    /// "unsynchronized" (leap 3), as chrony does while a leap is in progress.
     static func leap(of discipline: ClockDiscipline) -> NTPPacket.Leap {
         switch discipline.state {
         case .insertLeapSecond: .insertSecond
         case .deleteLeapSecond: .deleteSecond
+        case .leapSecondInProgress: .alarm
         default: .none
         }
     }
+
+    /// The Kiss-o'-Death RATE for a rate-limited client (RFC 5905 §7.4): stratum 0, the ASCII
+    /// code as the reference ID, leap 3, the client's transmit time as the origin, and the limit's
+    /// interval as the poll. Built from the reply the client would have had, and no larger.
+    public static func rateKiss(replacing reply: NTPPacket, minimumPollLog2: Int) -> NTPPacket {
+        var kiss = reply
+        kiss.leap = .alarm
+        kiss.stratum = 0
+        kiss.referenceID = kissCodeRATE
+        kiss.referenceTime = .zero
+        kiss.poll = max(reply.poll, Int8(clamping: minimumPollLog2))
+        return kiss
+    }
+
+    /// "RATE" in ASCII, the kiss code that tells a client to slow down.
+    public static let kissCodeRATE: UInt32 = 0x5241_5445
 }
 
 /// Why a datagram got no answer: the `reason` label of `ntp_dropped_packets_total`.
@@ -90,7 +116,8 @@ public enum NTPDropReason: String, Sendable, CaseIterable {
     case controlMode = "control_mode"
     case privateMode = "private_mode"
     case notClientMode = "not_client_mode"
-    case zeroTransmit = "zero_transmit"
+    /// Not 48 bytes plus a multiple of 4 (`NTPRequestLength`).
+    case badLength = "bad_length"
 }
 
 extension NTPResponder {

@@ -1,5 +1,6 @@
 import EpochCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Answers NTP client requests on one UDP socket. Everything runs on the socket's event loop:
@@ -15,13 +16,20 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
     private let clock: ClockState
     private let metrics: NTPMetrics
     private let logger: Logger
+    /// Per-client rate limiting (`--ntp-rate-limit`); only this channel's event loop uses it, the
+    /// lock is uncontended.
+    private let rateLimiter: NIOLockedValueBox<ClientRateLimiter>?
 
-    init(responder: NTPResponder, wallClock: WallClock, clock: ClockState, metrics: NTPMetrics, logger: Logger) {
+    init(
+        responder: NTPResponder, wallClock: WallClock, clock: ClockState, metrics: NTPMetrics, logger: Logger,
+        rateLimiter: ClientRateLimiter? = nil
+    ) {
         self.responder = responder
         self.wallClock = wallClock
         self.clock = clock
         self.metrics = metrics
         self.logger = logger
+        self.rateLimiter = rateLimiter.map { NIOLockedValueBox($0) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -32,13 +40,26 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
         {
         case .drop(let reason):
             metrics.dropped(reason)
-        case .reply(let packet):
+        case .reply(var packet):
+            var limited = false
+            if let rateLimiter, let address = ClientRateLimiter.Address(request.remoteAddress) {
+                // Only requests that would be answered count, as in chrony (after the mode check).
+                let now = Int64(clamping: NIODeadline.now().uptimeNanoseconds)
+                var random = SystemRandomNumberGenerator()
+                let (verdict, interval) = rateLimiter.withLockedValue {
+                    ($0.admit(address, now: now, random: &random), $0.settings.intervalLog2)
+                }
+                if verdict == .limited {
+                    packet = NTPResponder.rateKiss(replacing: packet, minimumPollLog2: interval)
+                    limited = true
+                }
+            }
             var bytes = packet.bytes
             NTPPacket.stamp(transmitTime: NTPTimestamp(unixNanoseconds: wallClock.now()), into: &bytes)
             let reply = AddressedEnvelope(
                 remoteAddress: request.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
             // Counted before the write: a client that has its answer finds it counted.
-            metrics.replied(packet.leap)
+            if limited { metrics.rateLimited() } else { metrics.replied(packet.leap) }
             context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         }
     }
@@ -48,5 +69,22 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         metrics.socketError()
         logger.debug("NTP socket error", metadata: ["error": "\(error)"])
+    }
+}
+
+extension ClientRateLimiter.Address {
+    /// The IP address of a datagram's sender; nil for a Unix socket.
+    init?(_ address: SocketAddress) {
+        switch address {
+        case .v4(let v4):
+            let bytes = withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
+            self.init(ipv4: (bytes[0], bytes[1], bytes[2], bytes[3]))
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            let word = { (range: Range<Int>) in bytes[range].reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+            self.init(high: word(0..<8), low: word(8..<16))
+        case .unixDomainSocket:
+            return nil
+        }
     }
 }

@@ -7,6 +7,7 @@ struct NTPMetrics: Sendable {
     private let replies: [NTPPacket.Leap: Counter]
     private let drops: [NTPDropReason: Counter]
     private let readErrors: Counter
+    private let rateKisses: Counter
 
     init(registry: PrometheusCollectorRegistry) {
         var replies: [NTPPacket.Leap: Counter] = [:]
@@ -27,6 +28,11 @@ struct NTPMetrics: Sendable {
         }
         self.replies = replies
         self.drops = drops
+        self.rateKisses = registry.makeCounter(
+            descriptor: .init(
+                metricName: "epoch_ntp_kiss_of_death_total", unitName: "",
+                helpText: "Kiss-o'-Death replies sent instead of an answer, by kiss code (RATE: --ntp-rate-limit)."),
+            labels: [("code", "RATE")])
         self.readErrors = registry.makeCounter(
             descriptor: .init(
                 metricName: "epoch_ntp_socket_errors_total", unitName: "",
@@ -36,6 +42,7 @@ struct NTPMetrics: Sendable {
     func replied(_ leap: NTPPacket.Leap) { replies[leap]?.increment() }
     func dropped(_ reason: NTPDropReason) { drops[reason]?.increment() }
     func socketError() { readErrors.increment() }
+    func rateLimited() { rateKisses.increment() }
 
     private static func label(_ leap: NTPPacket.Leap) -> String {
         switch leap {

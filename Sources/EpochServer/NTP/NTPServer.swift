@@ -37,6 +37,7 @@ public final class NTPServer: Service, Sendable {
                     metadata: [
                         "address": "\(channel.localAddress!)",
                         "serve-unsynchronized": "\(configuration.serveUnsynchronized)",
+                        "rate-limit": "\(configuration.rateLimit.map { "interval 2^\($0.intervalLog2) s, burst \($0.burst), leak 1/2^\($0.leakLog2)" } ?? "off")",
                         "clock": "\(clock.discipline.reason)",
                     ])
             }
@@ -49,10 +50,10 @@ public final class NTPServer: Service, Sendable {
     private func bind() async throws -> Channel {
         let responder = NTPResponder(
             stratum: configuration.stratum, precision: NTPResponder.precision(resolutionNanoseconds: Self.resolution()),
-            serveUnsynchronized: configuration.serveUnsynchronized)
+            serveUnsynchronized: configuration.serveUnsynchronized, referenceID: configuration.referenceID)
         let handler = NTPHandler(
             responder: responder, wallClock: WallClock(skew: configuration.clockSkew), clock: clock, metrics: metrics,
-            logger: logger)
+            logger: logger, rateLimiter: configuration.rateLimit.map { ClientRateLimiter(settings: $0) })
         return try await DatagramBootstrap(group: loop.group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Read several queued datagrams per wake-up; each is still answered as it is read.
