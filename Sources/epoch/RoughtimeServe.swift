@@ -28,10 +28,14 @@ extension Serve {
                 "--roughtime-port needs --roughtime-key FILE (make one with `epoch roughtime keygen FILE`)")
         }
         let key = try readRoughtimeKey(keyFile)
+        let serveUnsynchronized = try resolve(
+            roughtimeServeUnsynchronized ? true : nil, environment: "EPOCH_ROUGHTIME_SERVE_UNSYNCHRONIZED",
+            default: false, accepts: "true or false"
+        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
         do {
             return try RoughtimeServer(
                 host: configuration.host, port: port, longTermKey: key, clock: clock, metrics: metrics,
-                logger: logger, clockSkew: configuration.clockSkew)
+                logger: logger, clockSkew: configuration.clockSkew, serveUnsynchronized: serveUnsynchronized)
         } catch {
             throw CommandFailure(message: "cannot start Roughtime: cannot delegate to an online key", exitCode: 1)
         }

@@ -17,14 +17,15 @@ import Testing
     /// Runs a Roughtime server in a ServiceGroup for `body`, then shuts it down as SIGTERM would.
     func withRoughtimeServer<Result: Sendable>(
         key: Curve25519.Signing.PrivateKey = .init(), metrics: ServerMetrics = ServerMetrics(),
-        skew: Duration = .zero, validity: Duration = .seconds(86_400),
+        skew: Duration = .zero, validity: Duration = .seconds(86_400), reading: ClockDiscipline = synchronized,
+        serveUnsynchronized: Bool = false,
         _ body: @Sendable (RoughtimeServer, Int) async throws -> Result
     ) async throws -> Result {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let server = try RoughtimeServer(
             host: "127.0.0.1", port: 0, longTermKey: key,
-            clock: ClockState(source: FixedClockDiscipline(Self.synchronized)), metrics: metrics, logger: logger,
-            clockSkew: skew, delegationValidity: validity)
+            clock: ClockState(source: FixedClockDiscipline(reading)), metrics: metrics, logger: logger,
+            clockSkew: skew, delegationValidity: validity, serveUnsynchronized: serveUnsynchronized)
         return try await withRunningService(server, bound: server.boundAddress, logger: logger) { _, port in
             try await body(server, port)
         }
@@ -43,6 +44,34 @@ import Testing
             // The server runs 30 s ahead: the signed interval must hold +30 s.
             #expect(abs(measurement.offset - 30_000_000_000) <= measurement.errorBound)
             #expect(measurement.errorBound >= 3_000_000_000)
+        }
+    }
+
+    /// RFC 10049 §5.2.5: RADI must bound the error. chrony's state without rtcsync (TIME_ERROR,
+    /// STA_UNSYNC, maxerror 2 ms) is synchronized and signed with the 3 s floor; the same reading
+    /// at the 16 s cap gets no answer and is counted, unless the lab flag asks for 17 s.
+    @Test func signsOnlyWhatTheKernelCanBack() async throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let chrony = ClockDiscipline(
+            state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: 2_000_000,
+            estimatedErrorNanoseconds: 100_000)
+        var capped = chrony
+        capped.maxErrorNanoseconds = 16_000_000_000
+        let source = { (port: Int) in
+            RoughtimeSource(
+                address: RoughtimeAddress(host: "127.0.0.1", port: port), publicKey: key.publicKey,
+                timeout: .milliseconds(500))
+        }
+        try await withRoughtimeServer(key: key, reading: chrony) { _, port in
+            #expect(try await source(port).measure().sourceError == 3_000_000_000)
+        }
+        let metrics = ServerMetrics()
+        try await withRoughtimeServer(key: key, metrics: metrics, reading: capped) { _, port in
+            await #expect(throws: SyncFailure.self) { _ = try await source(port).measure() }
+        }
+        #expect(metrics.registry.emitToString().contains("roughtime_dropped_total{reason=\"unsynchronized\"} 1"))
+        try await withRoughtimeServer(key: key, reading: capped, serveUnsynchronized: true) { _, port in
+            #expect(try await source(port).measure().sourceError == 17_000_000_000)
         }
     }
 

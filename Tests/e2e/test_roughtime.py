@@ -78,7 +78,10 @@ def our_server(release_binary, tmp_path, epoch_server, poll_request):
         )
         public_key = keygen.stdout.strip()
         port = free_udp_port()
-        epoch_server("--roughtime-port", str(port), "--roughtime-key", str(key_file), *args)
+        # This machine's kernel is unsynchronized: the lab flag lets it sign (test_roughtime_refusal.py
+        # proves that without it nothing is signed).
+        epoch_server("--roughtime-port", str(port), "--roughtime-key", str(key_file),
+                     "--roughtime-serve-unsynchronized", *args)
         wait_udp(port, poll_request)
         return port, public_key
 
@@ -270,7 +273,7 @@ def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll
     subprocess.run([str(release_binary), "roughtime", "keygen", str(key)], check=True, capture_output=True)
     port = free_udp_port()
     server = EpochProcess(release_binary, "--shutdown-delay", "3s", "--roughtime-port", str(port),
-                          "--roughtime-key", str(key)).wait_ready()
+                          "--roughtime-key", str(key), "--roughtime-serve-unsynchronized").wait_ready()
     try:
         wait_udp(port, poll_request)
         # A short datagram is dropped and counted; the key is in neither /metrics nor the log.

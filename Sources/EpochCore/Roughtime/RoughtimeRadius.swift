@@ -10,12 +10,12 @@ public enum RoughtimeRadius {
     /// The kernel's maximum error, plus MIDP's rounding to the nearest second, rounded up; at least
     /// `minimumSeconds`.
     ///
-    /// An unsynchronized kernel still reports a maxerror: it grows by 500 ppm from the last
-    /// adjustment up to its 16 s cap, which is where it sits on a machine nothing disciplines.
-    /// The RFC asks for the server's honest estimate of its accuracy, not for silence, so the
-    /// server keeps answering and says so in RADI (16 s plus rounding, 17 s), and logs the
-    /// unsynchronized state; clients that need better reject a large RADI. A kernel that cannot
-    /// be read at all gets the same 16 s.
+    /// The server signs only while the clock is synchronized (`ClockDiscipline.isSynchronized`):
+    /// an unsynchronized kernel's maxerror sits at its 16 s cap, which is a cap and not a bound,
+    /// and RFC 10049 §5.2.5 says the true time MUST lie within MIDP ± RADI. Only a lab that asks
+    /// for it (`--roughtime-serve-unsynchronized`) gets 16 s plus rounding, 17 s. A kernel that
+    /// cannot be read at all gets the same 16 s. The reading comes aged to the moment of signing
+    /// (`ClockState`), so RADI covers the 500 µs/s maxerror grows between readings.
     public static func seconds(for discipline: ClockDiscipline) -> UInt32 {
         let errorNanoseconds: Int64
         if discipline.failure != nil {

@@ -18,11 +18,16 @@ final class RoughtimeHandler: ChannelInboundHandler {
     private let wallClock: WallClock
     private let metrics: RoughtimeMetrics
     private let logger: Logger
+    /// Sign although the clock is unsynchronized (`--roughtime-serve-unsynchronized`, labs only).
+    private let serveUnsynchronized: Bool
     private var pending: [(address: SocketAddress, request: RoughtimeRequest)] = []
     private var wasSynchronized: Bool?
 
-    init(keyring: RoughtimeKeyring, clock: ClockState, wallClock: WallClock, metrics: RoughtimeMetrics, logger: Logger)
-    {
+    init(
+        keyring: RoughtimeKeyring, clock: ClockState, wallClock: WallClock, metrics: RoughtimeMetrics, logger: Logger,
+        serveUnsynchronized: Bool = false
+    ) {
+        self.serveUnsynchronized = serveUnsynchronized
         self.keyring = keyring
         self.clock = clock
         self.wallClock = wallClock
@@ -61,14 +66,22 @@ final class RoughtimeHandler: ChannelInboundHandler {
 
     private func answer(_ batch: [(address: SocketAddress, request: RoughtimeRequest)], context: ChannelHandlerContext)
     {
+        // The reading first, then the time it bounds: RADI comes from maxerror aged to this moment.
+        let discipline = clock.discipline
         let now = wallClock.now()
         // MIDP to the nearest second; RADI includes the half second this can cost.
         let midpoint = UInt64(clamping: (now + 500_000_000) / 1_000_000_000)
-        let discipline = clock.discipline
         let radius = RoughtimeRadius.seconds(for: discipline)
         if wasSynchronized != discipline.isSynchronized {
             wasSynchronized = discipline.isSynchronized
-            logger.notice("roughtime RADI \(radius) s: \(discipline.reason)")
+            let action = discipline.isSynchronized || serveUnsynchronized ? "RADI \(radius) s" : "not answering"
+            logger.notice("roughtime \(action): \(discipline.reason)")
+        }
+        // RFC 10049 §5.2.5: the true time MUST lie within MIDP ± RADI. An unsynchronized kernel's
+        // maxerror is a cap, not a bound, so nothing is signed unless a lab asks for it.
+        guard discipline.isSynchronized || serveUnsynchronized else {
+            for _ in batch { metrics.countDrop("unsynchronized") }
+            return
         }
         metrics.batches.increment()
         let delegation: RoughtimeDelegation

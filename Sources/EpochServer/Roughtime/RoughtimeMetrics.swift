@@ -15,7 +15,7 @@ final class RoughtimeMetrics: Sendable {
         "too_short", "truncated_header", "bad_magic", "length_mismatch", "no_tags", "misaligned",
         "offsets_out_of_order", "offset_out_of_range", "tags_out_of_order", "bad_length", "missing_ver",
         "versions_unsorted", "unsupported_version", "missing_nonc", "bad_nonce", "missing_type", "bad_type",
-        "wrong_server", "response_too_large", "signing_failed", "malformed",
+        "wrong_server", "response_too_large", "signing_failed", "unsynchronized", "malformed",
     ]
 
     init(_ metrics: ServerMetrics) {

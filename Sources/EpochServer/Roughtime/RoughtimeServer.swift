@@ -21,6 +21,7 @@ public final class RoughtimeServer: Service, Sendable {
     private let loop = DatagramServiceLoop()
     /// Datagrams taken per read, and so the largest batch one signature answers.
     private let maxBatch: Int
+    private let serveUnsynchronized: Bool
 
     /// The address the server listens on, once it does (port 0 picks one).
     public var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
@@ -28,8 +29,9 @@ public final class RoughtimeServer: Service, Sendable {
     public init(
         host: String, port: Int, longTermKey: Curve25519.Signing.PrivateKey, clock: ClockState,
         metrics: ServerMetrics, logger: Logger, clockSkew: Duration = .zero,
-        delegationValidity: Duration = .seconds(86_400), maxBatch: Int = 64
+        delegationValidity: Duration = .seconds(86_400), maxBatch: Int = 64, serveUnsynchronized: Bool = false
     ) throws {
+        self.serveUnsynchronized = serveUnsynchronized
         self.host = host
         self.port = port
         self.clock = clock
@@ -49,14 +51,15 @@ public final class RoughtimeServer: Service, Sendable {
                 metadata: [
                     "address": "\(channel.localAddress!)",
                     "versions": "\(RoughtimeVersion.supported.map(\.description).joined(separator: ","))",
+                    "serve-unsynchronized": "\(serveUnsynchronized)",
                 ])
         }
         if Task.isCancelled { throw CancellationError() }
     }
 
     private func bind() async throws -> Channel {
-        let (keyring, clock, wallClock, metrics, logger) = (
-            self.keyring, self.clock, self.wallClock, self.metrics, self.logger
+        let (keyring, clock, wallClock, metrics, logger, serveUnsynchronized) = (
+            self.keyring, self.clock, self.wallClock, self.metrics, self.logger, self.serveUnsynchronized
         )
         return try await DatagramBootstrap(group: loop.group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -67,7 +70,8 @@ public final class RoughtimeServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         RoughtimeHandler(
-                            keyring: keyring, clock: clock, wallClock: wallClock, metrics: metrics, logger: logger))
+                            keyring: keyring, clock: clock, wallClock: wallClock, metrics: metrics, logger: logger,
+                            serveUnsynchronized: serveUnsynchronized))
                 }
             }
             .bind(host: host, port: port)
