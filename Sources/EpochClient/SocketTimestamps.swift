@@ -7,8 +7,8 @@ import NIOHTTP1
 /// Shared by the two handlers below, both on the channel's event loop.
 final class ExchangeClock {
     let clock: WallClock
-    var sentAt: UnixNanoseconds?
-    var firstByteAt: UnixNanoseconds?
+    var sentAt: PairedClockReading?
+    var firstByteAt: PairedClockReading?
 
     init(clock: WallClock) { self.clock = clock }
 }
@@ -26,21 +26,26 @@ final class SocketTimestampHandler: ChannelDuplexHandler {
     init(exchange: ExchangeClock) { self.exchange = exchange }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if exchange.sentAt == nil { exchange.sentAt = exchange.clock.now() }
+        if exchange.sentAt == nil { exchange.sentAt = exchange.clock.paired() }
         context.write(data, promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if exchange.sentAt != nil && exchange.firstByteAt == nil { exchange.firstByteAt = exchange.clock.now() }
+        if exchange.sentAt != nil && exchange.firstByteAt == nil { exchange.firstByteAt = exchange.clock.paired() }
         context.fireChannelRead(data)
     }
 }
 
 /// A complete response with the socket times of its exchange.
 struct TimedResponse: Sendable {
-    var sentAt: UnixNanoseconds
-    var receivedAt: UnixNanoseconds
+    var sent: PairedClockReading
+    var received: PairedClockReading
     var response: NIOHTTPClientResponseFull
+
+    var sentAt: UnixNanoseconds { sent.realtime }
+    var receivedAt: UnixNanoseconds { received.realtime }
+    /// A step of the local clock between t1 and t4 (`SyncSample.localStep`).
+    var localStep: Int64 { received.step(since: sent) }
 }
 
 /// At the end of the pipeline: pairs each aggregated response with its exchange's times and
@@ -55,9 +60,9 @@ final class TimedResponseHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let response = unwrapInboundIn(data)
-        let now = exchange.clock.now()
+        let now = exchange.clock.paired()
         let timed = TimedResponse(
-            sentAt: exchange.sentAt ?? now, receivedAt: exchange.firstByteAt ?? now, response: response)
+            sent: exchange.sentAt ?? now, received: exchange.firstByteAt ?? now, response: response)
         exchange.sentAt = nil
         exchange.firstByteAt = nil
         context.fireChannelRead(wrapInboundOut(timed))

@@ -147,7 +147,8 @@ public enum SyncClient {
                 case .sync(let answer):
                     guard
                         let sample = SyncSample.checked(
-                            t1: timed.sentAt, t2: answer.t2, t3: answer.t3, t4: timed.receivedAt)
+                            t1: timed.sentAt, t2: answer.t2, t3: answer.t3, t4: timed.receivedAt,
+                            localStep: timed.localStep)
                     else {
                         throw SyncFailure.badAnswer(
                             "\(location) answered impossible times t2=\(answer.t2) t3=\(answer.t3)")
@@ -163,14 +164,16 @@ public enum SyncClient {
                     var sampler = WholeSecondSampler(
                         url: url, path: "/", method: .GET, reading: .epochJSON, clock: clock,
                         budget: options.wholeSecondBudget, started: started)
-                    try sampler.add(
-                        t1: timed.sentAt, t4: timed.receivedAt, second: answer.data, revision: answer.rev,
-                        location: location)
+                    try sampler.add(timed, second: answer.data, revision: answer.rev, location: location)
                     return try await sampler.run(&connection)
                 }
             }
-            guard let estimate = estimateOffset(samples) else {
-                throw SyncFailure.badAnswer("\(url) gave no samples")
+            // The server's timestamps are in nanoseconds: its precision is 1 ns, like ours on Linux.
+            guard
+                let estimate = estimateOffset(
+                    samples, resolution: 1, localPrecision: WallClock.resolutionNanoseconds())
+            else {
+                throw SyncFailure.inconsistent(SyncClient.inconsistency(samples, location: "\(url)/sync"))
             }
             return SyncResult(
                 url: url, kind: .httpSync, estimate: estimate, serverRevision: revision, serverClock: serverClock,
@@ -224,6 +227,20 @@ public enum SyncClient {
             throw SyncFailure.timedOut("\(url) did not answer within \(timeoutText(timeout))")
         }
         throw SyncFailure.badAnswer("\(url) closed the connection without an answer")
+    }
+
+    /// The one line when no exchange could be used: every one had a negative delay (the server
+    /// says it held the request longer than the round trip) or saw the local clock step.
+    static func inconsistency(_ samples: [SyncSample], location: String) -> String {
+        let negative = samples.filter { $0.rejection == .negativeDelay }.count
+        let stepped = samples.filter { $0.rejection == .localClockStepped }.count
+        if negative == 0 {
+            return "\(location): this machine's clock stepped during all \(stepped) exchanges; measure again"
+        }
+        let worst = samples.map(\.delay).min() ?? 0
+        return "\(location): the server's timestamps are inconsistent: in \(negative) of \(samples.count) exchanges "
+            + "its t3 − t2 exceeded the whole round trip (delay down to \(formatDuration(.nanoseconds(worst))))"
+            + (stepped > 0 ? ", and this clock stepped during \(stepped)" : "")
     }
 
     /// "Connection refused" rather than NIO's full error description.

@@ -27,6 +27,8 @@ struct WholeSecondSampler {
     private(set) var interval: WholeSecondInterval?
     private(set) var revision: String?
     private var roundTrips: [Int64] = []
+    /// t1 of the first sample, with the monotonic clocks: what later samples' widening is measured from.
+    private var firstSent: PairedClockReading?
 
     init(
         url: ServiceURL, path: String, method: HTTPMethod, reading: Reading, clock: WallClock, budget: Duration,
@@ -94,12 +96,25 @@ struct WholeSecondSampler {
             second = answer.data
             answeredRevision = answer.rev
         }
-        try add(t1: timed.sentAt, t4: timed.receivedAt, second: second, revision: answeredRevision, location: location)
+        try add(timed, second: second, revision: answeredRevision, location: location)
+    }
+
+    /// Adds one timed answer, widened by the drift since the first (`WholeSecondSample.widening`).
+    mutating func add(_ timed: TimedResponse, second: Int64, revision: String?, location: String) throws(SyncFailure) {
+        let first = firstSent ?? timed.sent
+        if firstSent == nil { firstSent = timed.sent }
+        // The far end of this exchange from the first sample's send, on the raw clock.
+        let widening = WholeSecondSample.widening(
+            distance: timed.received.monotonicRaw - first.monotonicRaw, slew: timed.received.slew(since: first))
+        try add(t1: timed.sentAt, t4: timed.receivedAt, second: second, revision: revision, location: location,
+            widening: widening)
     }
 
     /// Adds one answer; the error names the contradiction in one line.
-    mutating func add(t1: Int64, t4: Int64, second: Int64, revision: String?, location: String) throws(SyncFailure) {
-        let sample = WholeSecondSample(t1: t1, t4: t4, serverSecond: second)
+    mutating func add(
+        t1: Int64, t4: Int64, second: Int64, revision: String?, location: String, widening: Int64 = 0
+    ) throws(SyncFailure) {
+        let sample = WholeSecondSample(t1: t1, t4: t4, serverSecond: second, widening: widening)
         do {
             if interval == nil { interval = try WholeSecondInterval(sample) } else { try interval!.add(sample) }
         } catch .impossibleSecond {

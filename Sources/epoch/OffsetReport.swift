@@ -20,6 +20,9 @@ enum OffsetReport {
             text +=
                 estimate.samples > 1
                 ? ", and the exchanges' offsets spread over \(milliseconds(estimate.spread))." : "."
+            if !estimate.rejected.isEmpty {
+                text += " \(estimate.rejected.count) more exchanges were rejected (\(Set(estimate.rejected.map(\.rawValue)).sorted().joined(separator: ", ")))."
+            }
         }
         text += " " + serverClockSentence(result)
         if let revision = result.serverRevision { text += " Server rev \(revision)." }
@@ -56,7 +59,9 @@ enum OffsetReport {
             + "\"server_estimated_error_ns\":\(optional(server?.estimatedErrorNanoseconds)),"
             + "\"server_clock_state\":\(server?.state.map(jsonStringLiteral) ?? "null"),"
             + "\"server_rev\":\(result.serverRevision.map(jsonStringLiteral) ?? "null"),"
-            + "\"spread_ns\":\(estimate.spread),\"whole_seconds_only\":\(estimate.wholeSecondsOnly)}"
+            + "\"spread_ns\":\(estimate.spread),\"whole_seconds_only\":\(estimate.wholeSecondsOnly),"
+            + "\"rejected_exchanges\":\(estimate.rejected.count),"
+            + "\"rejected\":[\(estimate.rejected.map { "\"\($0.rawValue)\"" }.joined(separator: ","))]}"
     }
 
     /// Nanoseconds as seconds with microsecond digits: "2.000142 s".

@@ -40,4 +40,17 @@ import Testing
         let agreement = SourceAgreement([])
         #expect(agreement.intersection == nil && agreement.agreeing.isEmpty)
     }
+
+    /// A tie trusts no group; a strict majority is trusted (the control).
+    @Test func aTieTrustsNoOne() {
+        let tie = SourceAgreement([
+            OffsetInterval(source: "a", offset: 0, bound: 10), OffsetInterval(source: "b", offset: 100, bound: 10),
+        ])
+        #expect(!tie.hasMajority && tie.trusted.isEmpty)
+        let majority = SourceAgreement([
+            OffsetInterval(source: "a", offset: 0, bound: 10), OffsetInterval(source: "b", offset: 100, bound: 10),
+            OffsetInterval(source: "c", offset: 5, bound: 10),
+        ])
+        #expect(majority.trusted == ["a", "c"])
+    }
 }

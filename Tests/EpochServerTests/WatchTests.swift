@@ -3,6 +3,7 @@ import EpochCore
 import EpochServer
 import Logging
 import Prometheus
+import Synchronization
 import Testing
 
 /// `epoch watch`'s loop measuring real servers on loopback.
@@ -125,4 +126,92 @@ func sample(_ text: String, _ name: String, _ labels: String?) -> Double? {
 func unusedPort() async throws -> Int {
     let configuration = testConfiguration()
     return try await withTestServer(configuration) { _, port in port }
+}
+
+/// A counter shared with the sources and clocks of a test.
+final class SharedCount: Sendable {
+    private let value = Mutex(0)
+    func get() -> Int { value.withLock { $0 } }
+    func set(_ new: Int) { value.withLock { $0 = new } }
+    func increment() { value.withLock { $0 += 1 } }
+}
+
+/// A source with a fixed interval, or one that always fails and counts its attempts.
+struct IntervalSource: ClockSource {
+    let name: String
+    let offset: Int64
+    let bound: Int64
+    var kind: SourceKind = .httpSync
+    var attempts: SharedCount? = nil
+
+    func measure() async throws(SyncFailure) -> SourceMeasurement {
+        if let attempts {
+            attempts.increment()
+            throw .timedOut("\(name): no reply")
+        }
+        return SourceMeasurement(source: name, kind: kind, offset: offset, errorBound: bound, roundTrip: 1, samples: 1)
+    }
+}
+
+@Suite struct WatchAgreementAndBackoffTests {
+    func watch(_ sources: [IntervalSource], registry: PrometheusCollectorRegistry, reading: ClockDiscipline = WatchTests.synchronized,
+               now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, cap: Duration = .seconds(3600)) -> ClockWatch {
+        ClockWatch(
+            sources: sources, kinds: Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.kind) }),
+            interval: .seconds(1), discipline: FixedClockDiscipline(reading), metrics: WatchMetrics(registry: registry),
+            logger: WatchTests.logger, backoffCap: cap, now: now)
+    }
+
+    /// One against one is no majority, as in `check`: neither source agrees. The control: the same
+    /// two overlapping, both agree.
+    @Test(arguments: [(Int64(5_000_000_000), 0.0), (Int64(1_000_000), 1.0)])
+    func aTieIsNoMajority(secondOffset: Int64, agrees: Double) async throws {
+        let registry = PrometheusCollectorRegistry()
+        let sources = [
+            IntervalSource(name: "a://one", offset: 0, bound: 10_000_000),
+            IntervalSource(name: "b://two", offset: secondOffset, bound: 10_000_000),
+        ]
+        await watch(sources, registry: registry).measureOnce()
+        let text = registry.emitToString()
+        #expect(sample(text, "epoch_watch_sources_agreeing", nil) == 2 * agrees)
+        #expect(sample(text, "epoch_watch_sources_disagreeing", nil) == 2 - 2 * agrees)
+        for source in sources {
+            #expect(sample(text, "epoch_watch_source_agrees", "source=\"\(source.name)\"") == agrees)
+        }
+    }
+
+    /// The kernel series follow the one rule: chrony's state without rtcsync (TIME_ERROR,
+    /// STA_UNSYNC, maxerror 2 ms) is synchronized; the same at the 16 s cap is not.
+    @Test(arguments: [(Int64(2_000_000), 1.0), (Int64(16_000_000_000), 0.0)])
+    func theKernelSeriesUseTheOneRule(maxError: Int64, synchronized: Double) async throws {
+        let registry = PrometheusCollectorRegistry()
+        let reading = ClockDiscipline(
+            state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: maxError,
+            estimatedErrorNanoseconds: 100_000)
+        await watch([IntervalSource(name: "a://one", offset: 0, bound: 1)], registry: registry, reading: reading)
+            .measureOnce()
+        #expect(sample(registry.emitToString(), "epoch_watch_kernel_synchronized", nil) == synchronized)
+    }
+
+    /// A dead Roughtime source is asked again after 1, 2, 4, 8 intervals, then every 8 (the cap
+    /// here); the control is a dead HTTP source, asked every round.
+    @Test func aDeadRoughtimeSourceBacksOffExponentiallyUpToTheCap() async throws {
+        let start = ContinuousClock.now
+        let round = SharedCount()
+        let roughtime = IntervalSource(
+            name: "roughtime://dead", offset: 0, bound: 0, kind: .roughtime, attempts: SharedCount())
+        let http = IntervalSource(name: "http://dead", offset: 0, bound: 0, attempts: SharedCount())
+        let watch = watch(
+            [roughtime, http], registry: PrometheusCollectorRegistry(),
+            now: { start + .seconds(round.get()) }, cap: .seconds(8))
+        var attemptedRounds: [Int] = []
+        for index in 0..<40 {
+            round.set(index)
+            let before = roughtime.attempts!.get()
+            await watch.measureOnce()
+            if roughtime.attempts!.get() > before { attemptedRounds.append(index) }
+        }
+        #expect(attemptedRounds == [0, 1, 3, 7, 15, 23, 31, 39])
+        #expect(http.attempts!.get() == 40)
+    }
 }

@@ -18,6 +18,11 @@ public final class ClockWatch: Service, Sendable {
     private let clock = WallClock()
     /// When the loop last made progress (started, or ended a round): what `/healthz` judges.
     private let lastProgress = NIOLockedValueBox(ContinuousClock.now)
+    /// Failing Roughtime sources are asked again only after their backoff (`RetryBackoff`).
+    private let backoffs: NIOLockedValueBox<[String: (backoff: RetryBackoff, notBefore: ContinuousClock.Instant)]>
+    private let now: @Sendable () -> ContinuousClock.Instant
+    /// The longest a failing Roughtime source waits between attempts.
+    public static let roughtimeBackoffCap: Duration = .seconds(3600)
 
     /// `kinds` names each source's kind for the series' `kind` label before its first answer.
     /// `allowUnsynchronizedSources` leaves a source's own error out of the bound while the source
@@ -26,9 +31,16 @@ public final class ClockWatch: Service, Sendable {
     public init(
         sources: [any ClockSource], kinds: [String: SourceKind], interval: Duration,
         discipline: any ClockDisciplineSource, metrics: WatchMetrics, logger: Logger,
-        allowUnsynchronizedSources: Bool = false
+        allowUnsynchronizedSources: Bool = false, backoffCap: Duration = roughtimeBackoffCap,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.allowUnsynchronizedSources = allowUnsynchronizedSources
+        self.now = now
+        self.backoffs = NIOLockedValueBox(
+            Dictionary(
+                uniqueKeysWithValues: sources.filter { kinds[$0.name] == .roughtime }.map {
+                    ($0.name, (RetryBackoff(base: interval, cap: backoffCap), now()))
+                }))
         self.sources = sources
         self.kinds = kinds
         self.interval = interval
@@ -67,8 +79,13 @@ public final class ClockWatch: Service, Sendable {
     @discardableResult
     public func measureOnce() async -> SourceAgreement {
         metrics.recordKernel(discipline.read())
+        let roundStart = now()
+        let due = Set(
+            backoffs.withLockedValue { table in
+                sources.map(\.name).filter { table[$0].map { $0.notBefore <= roundStart } ?? true }
+            })
         let outcomes = await withTaskGroup(of: (String, Result<SourceMeasurement, SyncFailure>).self) { group in
-            for source in sources {
+            for source in sources where due.contains(source.name) {
                 group.addTask {
                     do throws(SyncFailure) {
                         return (source.name, .success(try await source.measure()))
@@ -80,6 +97,15 @@ public final class ClockWatch: Service, Sendable {
             var outcomes: [String: Result<SourceMeasurement, SyncFailure>] = [:]
             for await (name, outcome) in group { outcomes[name] = outcome }
             return outcomes
+        }
+        backoffs.withLockedValue { table in
+            for (name, outcome) in outcomes {
+                guard var entry = table[name] else { continue }
+                if case .success = outcome { entry.backoff.recordSuccess() } else { entry.backoff.recordFailure() }
+                // Half an interval early, so that a round starting a little before its time still counts.
+                entry.notBefore = roundStart + entry.backoff.delay - interval / 2
+                table[name] = entry
+            }
         }
         var intervals: [OffsetInterval] = []
         for source in sources {
@@ -105,7 +131,7 @@ public final class ClockWatch: Service, Sendable {
                     "measurement failed",
                     metadata: ["source": "\(source.name)", "reason": "\(Self.reason(failure))", "error": "\(failure)"])
             case nil:
-                break
+                logger.debug("backing off", metadata: ["source": "\(source.name)"])
             }
         }
         let agreement = SourceAgreement(intervals)
@@ -113,7 +139,7 @@ public final class ClockWatch: Service, Sendable {
         lastProgress.withLockedValue { $0 = .now }
         if !agreement.disagreeing.isEmpty {
             logger.warning(
-                "sources disagree",
+                agreement.hasMajority ? "sources disagree" : "sources disagree and no majority agrees",
                 metadata: [
                     "agreeing": .array(agreement.agreeing.map { .string($0) }),
                     "disagreeing": .array(agreement.disagreeing.map { .string($0) }),
@@ -127,6 +153,7 @@ public final class ClockWatch: Service, Sendable {
         case .unreachable: "unreachable"
         case .timedOut: "timed_out"
         case .badAnswer: "bad_answer"
+        case .inconsistent: "inconsistent"
         }
     }
 }

@@ -31,7 +31,7 @@ public final class WatchMetrics: Sendable {
     }
 
     /// The `reason` label values of `epoch_watch_measurement_failures_total`.
-    public static let failureReasons = ["unreachable", "timed_out", "bad_answer"]
+    public static let failureReasons = ["unreachable", "timed_out", "bad_answer", "inconsistent"]
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -46,16 +46,16 @@ public final class WatchMetrics: Sendable {
         agreeingSources = registry.makeGauge(
             descriptor: .init(
                 metricName: "epoch_watch_sources_agreeing", unitName: "",
-                helpText: "Sources in the largest group whose offset intervals overlap (Marzullo), last round."))
+                helpText: "Sources in the largest group whose offset intervals overlap (Marzullo), last round; 0 on a tie (no majority)."))
         disagreeingSources = registry.makeGauge(
             descriptor: .init(
                 metricName: "epoch_watch_sources_disagreeing", unitName: "",
-                helpText: "Measured sources whose offset interval misses the agreeing group's, last round."))
+                helpText: "Measured sources not in a majority group (all of them on a tie), last round."))
         kernelSynchronized = registry.makeGauge(
             descriptor: .init(
                 metricName: "epoch_watch_kernel_synchronized", unitName: "",
                 helpText:
-                    "1 when the node's kernel reports its clock disciplined (adjtimex: not TIME_ERROR, STA_UNSYNC clear)."
+                    "1 when the node's kernel clock is synchronized: adjtimex readable, maxerror below its 16 s cap."
             ))
         kernelMaxError = registry.makeGauge(
             descriptor: .init(
@@ -126,7 +126,7 @@ public final class WatchMetrics: Sendable {
                 agrees: registry.makeGauge(
                     descriptor: .init(
                         metricName: "epoch_watch_source_agrees", unitName: "",
-                        helpText: "1 when the source was measured and is in the agreeing group in the last round."),
+                        helpText: "1 when the source was measured and is in the agreeing majority in the last round (0 for all on a tie)."),
                     labels: labels),
                 lastSuccess: registry.makeGauge(
                     descriptor: .init(
@@ -165,11 +165,13 @@ public final class WatchMetrics: Sendable {
     func recordAgreement(_ agreement: SourceAgreement, kinds: [String: SourceKind]) {
         rounds.increment()
         measuredSources.set(to: Double(agreement.agreeing.count + agreement.disagreeing.count))
-        agreeingSources.set(to: Double(agreement.agreeing.count))
-        disagreeingSources.set(to: Double(agreement.disagreeing.count))
-        for source in agreement.agreeing { series(source: source, kind: kinds[source] ?? .httpSync).agrees.set(to: 1) }
-        for source in agreement.disagreeing {
-            series(source: source, kind: kinds[source] ?? .httpSync).agrees.set(to: 0)
+        // A tie is no majority: no group is trusted, so no source "agrees".
+        let trusted = Set(agreement.trusted)
+        let all = agreement.agreeing + agreement.disagreeing
+        agreeingSources.set(to: Double(trusted.count))
+        disagreeingSources.set(to: Double(all.count - trusted.count))
+        for source in all {
+            series(source: source, kind: kinds[source] ?? .httpSync).agrees.set(to: trusted.contains(source) ? 1 : 0)
         }
     }
 

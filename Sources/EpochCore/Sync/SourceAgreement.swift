@@ -34,6 +34,11 @@ public struct SourceAgreement: Sendable, Equatable {
     /// trusting the group over the rest).
     public var hasMajority: Bool { agreeing.count * 2 > agreeing.count + disagreeing.count }
 
+    /// The sources that can be trusted: the agreeing group when it is a strict majority, none
+    /// otherwise. A tie between two groups (one against one, two against two) trusts neither:
+    /// nothing says which group holds the truth. `check` and `watch` both decide by this.
+    public var trusted: [String] { hasMajority ? agreeing : [] }
+
     public init(_ intervals: [OffsetInterval]) {
         guard !intervals.isEmpty else {
             (agreeing, disagreeing, intersection) = ([], [], nil)

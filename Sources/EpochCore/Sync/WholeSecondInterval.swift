@@ -6,9 +6,21 @@ public struct WholeSecondSample: Sendable, Equatable {
     public var t4: Int64
     /// The server's time in whole seconds, truncated (as Unix time and HTTP dates are).
     public var serverSecond: Int64
+    /// How far either way the offset may have moved since the first sample (`widening(…)`); the
+    /// sample's interval is widened by it before it is intersected.
+    public var widening: Int64
 
-    public init(t1: Int64, t4: Int64, serverSecond: Int64) {
-        (self.t1, self.t4, self.serverSecond) = (t1, t4, serverSecond)
+    public init(t1: Int64, t4: Int64, serverSecond: Int64, widening: Int64 = 0) {
+        (self.t1, self.t4, self.serverSecond, self.widening) = (t1, t4, serverSecond, max(0, widening))
+    }
+
+    /// The intersection assumes one offset for every sample, over up to a few seconds. Both clocks
+    /// may drift by φ = 15 ppm (RFC 5905) in that time, and a slewing local clock (chrony slews at
+    /// up to 83,333 ppm) by far more: widen by φ·distance, or by what this clock measurably moved
+    /// against CLOCK_MONOTONIC_RAW (`slew`) when that is more.
+    public static func widening(distance: Int64, slew: Int64) -> Int64 {
+        let tolerance = (distance.magnitude.clampedInt64 * frequencyTolerancePPM + 999_999) / 1_000_000
+        return max(tolerance, slew.magnitude.clampedInt64)
     }
 
     /// The offsets (server − local, ns) this sample allows, half open: the server read its clock
@@ -16,8 +28,8 @@ public struct WholeSecondSample: Sendable, Equatable {
     /// θ = server − t lies in [s − t4, s + 1 s − t1). Nil when the numbers cannot be times near ours.
     public var allowed: Range<Int64>? {
         let (start, overflow) = serverSecond.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow, t4 >= t1, (start / 2 - t1 / 2).magnitude < 1 << 60 else { return nil }
-        return (start - t4)..<(start + 1_000_000_000 - t1)
+        guard !overflow, t4 >= t1, (start / 2 - t1 / 2).magnitude < 1 << 60, widening < 1 << 40 else { return nil }
+        return (start - t4 - widening)..<(start + 1_000_000_000 - t1 + widening)
     }
 }
 
@@ -122,6 +134,10 @@ public enum WholeSecondSchedule {
         let pieces = width / max(roundTrip, 100_000)
         return Int(max(1, min(Int64(limit), pieces - 1)))
     }
+}
+
+extension UInt64 {
+    fileprivate var clampedInt64: Int64 { Int64(clamping: self) }
 }
 
 private func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
