@@ -57,13 +57,14 @@ import Testing
             estimatedErrorNanoseconds: 100_000)
         var capped = chrony
         capped.maxErrorNanoseconds = 16_000_000_000
-        let source = { (port: Int) in
+        let source = { @Sendable (port: Int) in
             RoughtimeSource(
                 address: RoughtimeAddress(host: "127.0.0.1", port: port), publicKey: key.publicKey,
                 timeout: .milliseconds(500))
         }
         try await withRoughtimeServer(key: key, reading: chrony) { _, port in
-            #expect(try await source(port).measure().sourceError == 3_000_000_000)
+            let measurement = try await source(port).measure()
+            #expect(measurement.sourceError == 3_000_000_000)
         }
         let metrics = ServerMetrics()
         try await withRoughtimeServer(key: key, metrics: metrics, reading: capped) { _, port in
@@ -71,7 +72,8 @@ import Testing
         }
         #expect(metrics.registry.emitToString().contains("roughtime_dropped_total{reason=\"unsynchronized\"} 1"))
         try await withRoughtimeServer(key: key, reading: capped, serveUnsynchronized: true) { _, port in
-            #expect(try await source(port).measure().sourceError == 17_000_000_000)
+            let measurement = try await source(port).measure()
+            #expect(measurement.sourceError == 17_000_000_000)
         }
     }
 

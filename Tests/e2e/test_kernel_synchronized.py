@@ -14,6 +14,7 @@ import ctypes.util
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, free_port, http_get, parse_json, wait_for_http
+from conftest import REPO_ROOT, EpochProcess, free_port, http_get, parse_json, wait_for_http
 
 ADJ_MAXERROR, ADJ_ESTERROR = 0x0004, 0x0008
 STA_UNSYNC = 0x0040
@@ -76,7 +77,7 @@ def observe(server, ntp_port: int, roughtime_port: int, public: str, watch_url: 
     }
 
 
-def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(release_binary, epoch_server, tmp_path):
+def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(release_binary, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("setting the kernel's maxerror (adjtimex ADJ_MAXERROR|ADJ_ESTERROR) needs root")
     state, status, maxerror, esterror = adjtimex()
@@ -86,14 +87,16 @@ def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(rele
     public = subprocess.run([str(release_binary), "roughtime", "keygen", str(key)], capture_output=True, text=True,
                             check=True).stdout.strip()
     ntp_port, roughtime_port = free_udp_port(), free_udp_port()
-    # No lab flag anywhere: everything serves what the kernel says.
-    server = epoch_server("--ntp-port", str(ntp_port), "--roughtime-port", str(roughtime_port), "--roughtime-key",
-                          str(key), "--require-synchronized-clock")
+    # No lab flag anywhere: everything serves what the kernel says. /readyz is 503 at first, so
+    # the server is waited for on /healthz.
+    server = EpochProcess(release_binary, "--ntp-port", str(ntp_port), "--roughtime-port", str(roughtime_port),
+                          "--roughtime-key", str(key), "--require-synchronized-clock")
     watch_port = free_port()
     watch = subprocess.Popen([str(release_binary), "watch", "--host", "127.0.0.1", "--port", str(watch_port),
                               "--interval", "60s", "--allow-unsynchronized-sources", server.url],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        wait_for_http(server.url + "/healthz", 30)
         watch_url = f"http://127.0.0.1:{watch_port}"
         wait_for_http(watch_url + "/healthz", 30)
         before = observe(server, ntp_port, roughtime_port, public, watch_url)  # the control, at 16 s
@@ -109,6 +112,7 @@ def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(rele
     finally:
         watch.kill()
         watch.wait()
+        server.stop(signal.SIGKILL)
     print(f"kernel maxerror 2 ms for {window:.2f} s, restored to {restored[2]} µs\nbefore: {before}\nduring: {during}")
     assert restored[2] >= maxerror
     assert before == {**before, "synchronized": False, "readyz": 503, "leap": 3, "stratum": 16, "roughly": 3,
