@@ -238,7 +238,8 @@ public enum SyncClient {
             return "\(location): this machine's clock stepped during all \(stepped) exchanges; measure again"
         }
         let worst = samples.map(\.delay).min() ?? 0
-        let milliseconds = "\(worst < 0 ? "-" : "")\(worst.magnitude / 1_000_000)."
+        let milliseconds =
+            "\(worst < 0 ? "-" : "")\(worst.magnitude / 1_000_000)."
             + String(String(worst.magnitude / 1_000 % 1_000 + 1_000).dropFirst()) + " ms"
         return "\(location): the server's timestamps are inconsistent: in \(negative) of \(samples.count) exchanges "
             + "its t3 − t2 exceeded the whole round trip (delay down to \(milliseconds))"

@@ -106,7 +106,8 @@ struct WholeSecondSampler {
         // The far end of this exchange from the first sample's send, on the raw clock.
         let widening = WholeSecondSample.widening(
             distance: timed.received.monotonicRaw - first.monotonicRaw, slew: timed.received.slew(since: first))
-        try add(t1: timed.sentAt, t4: timed.receivedAt, second: second, revision: revision, location: location,
+        try add(
+            t1: timed.sentAt, t4: timed.receivedAt, second: second, revision: revision, location: location,
             widening: widening)
     }
 

@@ -37,7 +37,8 @@ struct NTPArguments: ParsableArguments {
             """)
     var ntpRateLimit = false
 
-    @Option(help: "log2 of the seconds between responses to one client, -19 to 12 (EPOCH_NTP_RATE_INTERVAL; default 3).")
+    @Option(
+        help: "log2 of the seconds between responses to one client, -19 to 12 (EPOCH_NTP_RATE_INTERVAL; default 3).")
     var ntpRateInterval: Int?
 
     @Option(help: "Responses a client may take back to back, 1-255 (EPOCH_NTP_RATE_BURST; default 8).")

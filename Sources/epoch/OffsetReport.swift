@@ -21,7 +21,8 @@ enum OffsetReport {
                 estimate.samples > 1
                 ? ", and the exchanges' offsets spread over \(milliseconds(estimate.spread))." : "."
             if !estimate.rejected.isEmpty {
-                text += " \(estimate.rejected.count) more exchanges were rejected (\(Set(estimate.rejected.map(\.rawValue)).sorted().joined(separator: ", ")))."
+                text +=
+                    " \(estimate.rejected.count) more exchanges were rejected (\(Set(estimate.rejected.map(\.rawValue)).sorted().joined(separator: ", ")))."
             }
         }
         text += " " + serverClockSentence(result)

@@ -44,7 +44,8 @@ import Testing
     }
 
     @Test func theTableIsBoundedAndForgetsTheLeastRecentlySeen() {
-        var limiter = ClientRateLimiter(settings: .init(intervalLog2: 12, burst: 1, leakLog2: 4), buckets: 1, slotsPerBucket: 2)
+        var limiter = ClientRateLimiter(
+            settings: .init(intervalLog2: 12, burst: 1, leakLog2: 4), buckets: 1, slotsPerBucket: 2)
         #expect(limiter.capacity == 2)
         var random = Seeded(state: 3)
         _ = limiter.admit(Self.first, now: 0, random: &random)

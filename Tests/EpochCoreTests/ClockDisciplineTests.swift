@@ -7,7 +7,9 @@ import Testing
         let reading = ClockDiscipline(
             state: .ok, status: 0x2001, maxErrorNanoseconds: 1_500_000, estimatedErrorNanoseconds: 20_000)
         #expect(reading.isSynchronized)
-        #expect(reading.reason.hasPrefix("the kernel clock is synchronized (maximum error 1500us below the 16s cap; TIME_OK"))
+        #expect(
+            reading.reason.hasPrefix(
+                "the kernel clock is synchronized (maximum error 1500us below the 16s cap; TIME_OK"))
     }
 
     /// The state chrony leaves on Linux without `rtcsync`: STA_UNSYNC set and so TIME_ERROR, while
@@ -21,7 +23,9 @@ import Testing
         #expect(reading.reason.contains("TIME_ERROR, STA_UNSYNC set"))
         reading.maxErrorNanoseconds = 16_000_000_000
         #expect(!reading.isSynchronized)
-        #expect(reading.reason.hasPrefix("the kernel clock is not synchronized (maximum error 16s, at the 16s cap; TIME_ERROR"))
+        #expect(
+            reading.reason.hasPrefix(
+                "the kernel clock is not synchronized (maximum error 16s, at the 16s cap; TIME_ERROR"))
         reading.maxErrorNanoseconds = 15_999_999_000
         #expect(reading.isSynchronized)  // just below the cap still counts
     }

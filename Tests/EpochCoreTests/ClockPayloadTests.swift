@@ -20,7 +20,9 @@ import Testing
         let body = Payload.clock(Self.undisciplined)
         #expect(body.hasPrefix(#"{"synchronized":false,"max_error_ns":16000000000,"#))
         #expect(body.contains(#""status":65,"status_bits":["STA_PLL","STA_UNSYNC"],"reason":"the kernel clock is not"#))
-        #expect(body.hasSuffix("(maximum error 16s, at the 16s cap; TIME_ERROR, STA_UNSYNC set): no NTP daemon has disciplined it\"}"))
+        #expect(
+            body.hasSuffix(
+                "(maximum error 16s, at the 16s cap; TIME_ERROR, STA_UNSYNC set): no NTP daemon has disciplined it\"}"))
     }
 
     @Test func anUnreadableKernelHasNullErrorsAndState() {

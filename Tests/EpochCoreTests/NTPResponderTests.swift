@@ -102,7 +102,9 @@ import Testing
         }
         // Control: 48 plus whole words (a MAC, extension fields) are read as a header.
         for length in [48, 52, 68, 96] {
-            #expect(reply(Self.synchronized, to: Self.request(length: 48) + [UInt8](repeating: 0, count: length - 48)) != nil)
+            #expect(
+                reply(Self.synchronized, to: Self.request(length: 48) + [UInt8](repeating: 0, count: length - 48))
+                    != nil)
         }
     }
 

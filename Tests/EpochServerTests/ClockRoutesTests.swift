@@ -44,7 +44,9 @@ private func json(_ body: String) throws -> [String: Any] {
                 #expect(clock["synchronized"] as? Bool == reading.isSynchronized)
                 // Aged to the moment of serving: up to 500 µs a second more, never less, capped at 16 s.
                 let served = try #require((clock["max_error_ns"] as? NSNumber)?.int64Value)
-                #expect(served >= reading.maxErrorNanoseconds && served <= min(reading.maxErrorNanoseconds + 1_000_000, 16_000_000_000))
+                #expect(
+                    served >= reading.maxErrorNanoseconds
+                        && served <= min(reading.maxErrorNanoseconds + 1_000_000, 16_000_000_000))
                 #expect((clock["estimated_error_ns"] as? NSNumber)?.int64Value == reading.estimatedErrorNanoseconds)
                 #expect(clock["state"] as? String == reading.state?.name)
 

@@ -154,8 +154,11 @@ struct IntervalSource: ClockSource {
 }
 
 @Suite struct WatchAgreementAndBackoffTests {
-    func watch(_ sources: [IntervalSource], registry: PrometheusCollectorRegistry, reading: ClockDiscipline = WatchTests.synchronized,
-               now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, cap: Duration = .seconds(3600)) -> ClockWatch {
+    func watch(
+        _ sources: [IntervalSource], registry: PrometheusCollectorRegistry,
+        reading: ClockDiscipline = WatchTests.synchronized,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, cap: Duration = .seconds(3600)
+    ) -> ClockWatch {
         ClockWatch(
             sources: sources, kinds: Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.kind) }),
             interval: .seconds(1), discipline: FixedClockDiscipline(reading), metrics: WatchMetrics(registry: registry),

@@ -46,7 +46,9 @@ public final class WatchMetrics: Sendable {
         agreeingSources = registry.makeGauge(
             descriptor: .init(
                 metricName: "epoch_watch_sources_agreeing", unitName: "",
-                helpText: "Sources in the largest group whose offset intervals overlap (Marzullo), last round; 0 on a tie (no majority)."))
+                helpText:
+                    "Sources in the largest group whose offset intervals overlap (Marzullo), last round; 0 on a tie (no majority)."
+            ))
         disagreeingSources = registry.makeGauge(
             descriptor: .init(
                 metricName: "epoch_watch_sources_disagreeing", unitName: "",
@@ -126,7 +128,9 @@ public final class WatchMetrics: Sendable {
                 agrees: registry.makeGauge(
                     descriptor: .init(
                         metricName: "epoch_watch_source_agrees", unitName: "",
-                        helpText: "1 when the source was measured and is in the agreeing majority in the last round (0 for all on a tie)."),
+                        helpText:
+                            "1 when the source was measured and is in the agreeing majority in the last round (0 for all on a tie)."
+                    ),
                     labels: labels),
                 lastSuccess: registry.makeGauge(
                     descriptor: .init(

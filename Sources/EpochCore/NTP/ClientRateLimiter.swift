@@ -18,7 +18,9 @@ public struct ClientRateLimiter: Sendable {
         public init(high: UInt64, low: UInt64) { (self.high, self.low) = (high, low) }
         public init(ipv4 bytes: (UInt8, UInt8, UInt8, UInt8)) {
             high = 0
-            low = 0xFFFF_0000_0000 | UInt64(bytes.0) << 24 | UInt64(bytes.1) << 16 | UInt64(bytes.2) << 8 | UInt64(bytes.3)
+            low =
+                0xFFFF_0000_0000 | UInt64(bytes.0) << 24 | UInt64(bytes.1) << 16 | UInt64(bytes.2) << 8
+                | UInt64(bytes.3)
         }
     }
 

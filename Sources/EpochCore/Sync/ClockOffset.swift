@@ -91,7 +91,8 @@ public let frequencyTolerancePPM: Int64 = 15
 ///   - resolution: the server timestamps' granularity (its precision). Whole-second servers are
 ///     not estimated here but by `WholeSecondInterval`, which does far better than +1 s.
 ///   - localPrecision: this clock's resolution (clock_getres), in nanoseconds.
-public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0, localPrecision: Int64 = 0) -> OffsetEstimate? {
+public func estimateOffset(_ samples: [SyncSample], resolution: Int64 = 0, localPrecision: Int64 = 0) -> OffsetEstimate?
+{
     let usable = samples.filter { $0.rejection == nil }
     guard let best = usable.min(by: { $0.delay < $1.delay }) else { return nil }
     let offsets = usable.map(\.offset)

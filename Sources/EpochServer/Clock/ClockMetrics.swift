@@ -13,7 +13,9 @@ enum ClockMetrics {
                     namespace: "epoch", subsystem: "clock", metricName: name, unitName: unit, helpText: help))
         }
         let synchronized = gauge(
-            "sync", "status", "1 when the kernel clock is synchronized: adjtimex readable, maxerror below its 16 s cap (STA_UNSYNC does not decide).")
+            "sync", "status",
+            "1 when the kernel clock is synchronized: adjtimex readable, maxerror below its 16 s cap (STA_UNSYNC does not decide)."
+        )
         let maxError = gauge("maxerror", "seconds", "The kernel's maximum error of the clock (adjtimex maxerror).")
         let estimatedError = gauge(
             "estimated_error", "seconds", "The kernel's estimated error of the clock (adjtimex esterror).")

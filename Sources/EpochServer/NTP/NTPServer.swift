@@ -37,7 +37,8 @@ public final class NTPServer: Service, Sendable {
                     metadata: [
                         "address": "\(channel.localAddress!)",
                         "serve-unsynchronized": "\(configuration.serveUnsynchronized)",
-                        "rate-limit": "\(configuration.rateLimit.map { "interval 2^\($0.intervalLog2) s, burst \($0.burst), leak 1/2^\($0.leakLog2)" } ?? "off")",
+                        "rate-limit":
+                            "\(configuration.rateLimit.map { "interval 2^\($0.intervalLog2) s, burst \($0.burst), leak 1/2^\($0.leakLog2)" } ?? "off")",
                         "clock": "\(clock.discipline.reason)",
                     ])
             }
