@@ -1,5 +1,5 @@
 """Shared fixtures for the end-to-end tests: the real release binary and processes that are always
-stopped, whatever the test did. The helper functions are support.py's, re-exported here."""
+stopped, whatever the test did. Tests import helpers from the `harness` package, never from here."""
 from __future__ import annotations
 
 import os
@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-# The helpers live in support.py; test files import them from here as well.
-from support import (  # noqa: F401  (re-exported)
-    EPOCH_JSON_RE, REPO_ROOT, EpochProcess, free_port, git_short_rev, http_get, parse_json, wait_for_http,
-)
+from harness.paths import REPO_ROOT
+from harness.servers import EpochProcess
 
 
 @pytest.fixture(scope="session")

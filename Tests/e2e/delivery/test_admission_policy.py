@@ -17,9 +17,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from admission_support import PolicyEvaluator
-from deploy_support import ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
-from k8s_support import K8S_DIR, kubectl, one, render, run
+from harness.admission import PolicyEvaluator
+from harness.commands import run
+from harness.deploy import ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
+from harness.kubernetes import K8S_DIR, kubectl, one, render
 
 POLICY_FILE = K8S_DIR / "admission" / "image-only-policy.yaml"
 DOCS = [d for d in yaml.safe_load_all(POLICY_FILE.read_text()) if d]

@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from container_support import (
-    EPOCH_JSON_RE, NONROOT, REPO_ROOT, build_stand_in_swift_image, engine_env, free_port, git_short_rev, http_get, image_files,
-    image_ref, inspect, podman, port_open, proc_status, rev, root_mount_options, run, wait_for_http,
+from harness.container import (
+    NONROOT, build_stand_in_swift_image, engine_env, image_files, image_ref, inspect, podman, proc_status, rev,
+    root_mount_options, run,
 )
+from harness.http import EPOCH_JSON_RE, http_get, wait_for_http
+from harness.paths import REPO_ROOT
+from harness.ports import free_port, port_open
+from harness.servers import git_short_rev
 
 SIZE_TARGET = 12 * 1000 * 1000  # bytes: the goal (go-microepoch's scratch image is 8.45 MB)
 SHUTDOWN_DELAY = "2s"           # the drain window the stop test watches /readyz through

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_support import LAST_APPLIED, ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
-from k8s_support import OVERLAYS, REPO_ROOT, kubectl, objects, one, render, rendered_text, run
+from harness.commands import run
+from harness.deploy import LAST_APPLIED, ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
+from harness.kubernetes import OVERLAYS, kubectl, objects, one, render, rendered_text
+from harness.paths import REPO_ROOT
 
 # overlay -> (namespace, Deployment)
 TARGET = {"staging": ("staging", "epoch-test"), "production": ("production", "epoch-app"),

@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
-from k8s_support import K8S_DIR, OVERLAYS, kubectl, objects, one, render, run
+from harness.commands import run
+from harness.kubernetes import K8S_DIR, OVERLAYS, kubectl, objects, one, render
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gateway-api-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

@@ -23,12 +23,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import EpochProcess
-from deploy_support import kubeconfig_script
-from k8s_support import (
-    EPOCH_JSON_RE, OVERLAYS, REPO_ROOT, free_port, http_get, kubectl, objects, one,
-    make_ca_pem, parse_duration, podman, render, run, selects, wait_for_http,
-)
+from harness.certificates import make_ca_pem
+from harness.commands import run
+from harness.deploy import kubeconfig_script
+from harness.http import EPOCH_JSON_RE, http_get, wait_for_http
+from harness.kubernetes import OVERLAYS, kubectl, objects, one, parse_duration, podman, render, selects
+from harness.ports import free_port
+from harness.servers import EpochProcess
 
 K8S_VERSIONS = ("1.30.0", "1.34.0")
 # overlay -> (namespace, app name, Ingress host)

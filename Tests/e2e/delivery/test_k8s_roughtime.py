@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from k8s_support import objects, one, render
+from harness.kubernetes import objects, one, render
 
 WITH = ("staging", "production")
 

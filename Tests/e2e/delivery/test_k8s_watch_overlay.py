@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from k8s_support import objects, one, render, selects
+from harness.kubernetes import objects, one, render, selects
 
 WITH = ("staging", "production")
 

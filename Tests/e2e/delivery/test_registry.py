@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from container_support import (
-    EPOCH_JSON_RE, REPO_ROOT, engine_env, free_port, git_short_rev, http_get, image_name, image_ref, inspect,
-    listening_addresses, podman, port_open, rev, run, wait_for_http,
+from harness.container import (
+    engine_env, image_name, image_ref, inspect, listening_addresses, podman, rev, run,
 )
+from harness.http import EPOCH_JSON_RE, http_get, wait_for_http
+from harness.ports import free_port, port_open
+from harness.servers import git_short_rev
 
 REPOSITORY = "swift-microepoch"
 MANIFEST_TYPES = ", ".join([

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from harness.paths import REPO_ROOT as REPO
+
 REGISTRY_DIR = REPO / "deploy" / "registry"
 COMPOSE = REGISTRY_DIR / "compose.yaml"
 CHECK_JSONSCHEMA = REPO / ".venv" / "bin" / "check-jsonschema"

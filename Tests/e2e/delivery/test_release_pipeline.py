@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 import release_support as rs
-from k8s_support import kubectl
+from harness.kubernetes import kubectl
+from harness.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 RELEASE = REPO / ".github" / "workflows" / "release.yml"
 CI = REPO / ".github" / "workflows" / "ci.yml"
 TRAVIS = REPO / ".travis.yml"

@@ -11,12 +11,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import support
-
-# Re-exported for test_container.py and test_registry.py.
-from support import (  # noqa: F401
-    EPOCH_JSON_RE, REPO_ROOT, free_port, git_short_rev, http_get, port_open, wait_for_http,
-)
+from harness import commands
+from harness.paths import REPO_ROOT
+from harness.servers import git_short_rev
 
 NONROOT = 65532
 
@@ -43,7 +40,7 @@ def engine_env(extra: dict | None = None) -> dict:
 
 def run(cmd: list[str], *, env: dict | None = None, **options) -> subprocess.CompletedProcess:
     """support.run with the engine's environment (the project's containers.conf) by default."""
-    return support.run(cmd, env=env or engine_env(), **options)
+    return commands.run(cmd, env=env or engine_env(), **options)
 
 
 def podman(*args: str, check: bool = True, timeout: float = 180, store: list[str] | None = None,

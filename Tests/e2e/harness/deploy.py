@@ -9,7 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from k8s_support import REPO_ROOT, FakeAPIServer, kubectl, run
+from harness.commands import run
+from harness.kubernetes import FakeAPIServer, kubectl
+from harness.paths import REPO_ROOT
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEPLOY_VARS = ("ENV", "APPLY", "IMAGE_REF", "DRY_RUN", "ROLLOUT_TIMEOUT", "RENDER_OUT")

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from support import Response, parse_responses
+from harness.http import Response, parse_responses
 
 GOOD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: fuzz\r\n\r\n"
 PARSE_ERROR = frozenset({400})

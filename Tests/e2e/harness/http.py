@@ -1,44 +1,21 @@
-"""The one home of the end-to-end tests' helpers (conftest.py re-exports the common ones): free
-loopback ports, HTTP GET and polling, the release binary as a process, the served JSON's shape,
-throwaway TLS certificates (trustme) and HTTP/1.1 response parsing (h11).
-
-Plain functions, no pytest: bench/soak.py and the load generator's subprocess import them too."""
+"""HTTP as a client sees it: GET without raising on 4xx/5xx, polling a URL until it answers, the
+served JSON's shape, and HTTP/1.1 responses parsed by h11 (strict about framing)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import h11
-import trustme
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # GET / answers this (the server's contract).
 EPOCH_JSON_RE = re.compile(
     r'^\{"host":"[^"]+","type":"epoch","data":[0-9]{10},"unit":"sec","rev":"[0-9a-f]{7,}"\}$'
 )
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def http_get(url: str, timeout: float = 5.0, *, headers: dict | None = None,
@@ -71,87 +48,6 @@ def wait_for_http(url: str, timeout: float = 30.0, status: int = 200, **get_opti
 
 def parse_json(body: bytes) -> dict:
     return json.loads(body.decode())
-
-
-def git_short_rev() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, check: bool = True,
-        timeout: float = 180, input: str | None = None, stdin=None) -> subprocess.CompletedProcess:
-    """Runs a command in the repository (text output captured); with `check`, a non-zero exit fails
-    with both outputs."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd or REPO_ROOT,
-                          timeout=timeout, input=input, stdin=stdin)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
-
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of a process, from /proc."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-class EpochProcess:
-    """A running `epoch serve` on a loopback port; `stop()` drains it with SIGTERM."""
-
-    def __init__(self, binary: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"epoch-{self.port}.log"
-        self.log = open(self.log_path, "w+b")
-        self.process = subprocess.Popen(
-            [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> "EpochProcess":
-        wait_for_http(self.url + "/readyz", timeout)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-
-# --------------------------------------------------------------------------------------------------
-# TLS: a throwaway CA and certificates (trustme), written where openssl-using tools can read them
-
-
-def make_tls_files(directory: Path, *names: str, common_name: str = "test CA") -> tuple[Path, Path, Path]:
-    """A fresh CA and a server certificate for `names` (default 127.0.0.1) signed by it, as PEM
-    files in `directory`: (ca.crt, server.crt, server.key)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA(organization_unit_name=common_name)
-    leaf = ca.issue_cert(*(names or ("127.0.0.1",)))
-    ca_crt, crt, key = directory / "ca.crt", directory / "server.crt", directory / "server.key"
-    ca.cert_pem.write_to_path(str(ca_crt))
-    leaf.cert_chain_pems[0].write_to_path(str(crt))
-    leaf.private_key_pem.write_to_path(str(key))
-    return ca_crt, crt, key
-
-
-def make_ca_pem() -> bytes:
-    """A real self-signed CA certificate in PEM (a kubeconfig's certificate-authority-data)."""
-    return trustme.CA().cert_pem.bytes()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import yaml
 
-# Re-exported for test_k8s.py.
-from support import EPOCH_JSON_RE, free_port, http_get, make_ca_pem, make_tls_files, run, wait_for_http  # noqa: F401
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.commands import run
+from harness.paths import REPO_ROOT
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS = ("staging", "production", "canary")
 KUBECTL_MIN_MINOR = 27

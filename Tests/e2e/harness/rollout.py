@@ -32,7 +32,9 @@ from pathlib import Path
 
 import h11
 
-from support import EPOCH_JSON_RE, REPO_ROOT, Response, ResponseReader, free_port, http_get, wait_for_http
+from harness.http import EPOCH_JSON_RE, Response, ResponseReader, http_get, wait_for_http
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
 
 NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "rollout.conf.template"
 

@@ -14,15 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import REPO_ROOT, free_port, http_get
-
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-import flood  # noqa: E402  (bench/flood.py, shared with make bench)
+from harness import flood  # shared with make bench
+from harness.http import http_get
+from harness.ports import free_port
 
 BOUND_KIB = 32 * 1024
 FLOOD = {"connections": 100, "megabytes": 8, "seconds": 8}

@@ -11,7 +11,9 @@ import subprocess
 import threading
 import time
 
-from conftest import EPOCH_JSON_RE, free_port, git_short_rev, http_get, parse_json, wait_for_http
+from harness.http import EPOCH_JSON_RE, http_get, parse_json, wait_for_http
+from harness.ports import free_port
+from harness.servers import git_short_rev
 
 
 def test_get_root_matches_the_original_shape_and_the_checkout(epoch_server):

@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import EpochProcess, http_get, parse_json, wait_for_http
+
+from harness.http import http_get, parse_json, wait_for_http
+from harness.servers import EpochProcess
 
 MS = 1_000_000
 STA_UNSYNC = 0x0040

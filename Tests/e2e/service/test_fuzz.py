@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from conftest import EPOCH_JSON_RE, EpochProcess, http_get
-from fuzz_support import GOOD, Case, Outcome, by_class, describe, generate, judge, run_cases, summarize
-from support import parse_responses, rss_kib
+from harness.fuzz import GOOD, Case, Outcome, by_class, describe, generate, judge, run_cases, summarize
+from harness.http import EPOCH_JSON_RE, http_get, parse_responses
+from harness.servers import EpochProcess, rss_kib
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
 CASES = int(os.environ.get("FUZZ_CASES", "12000"))

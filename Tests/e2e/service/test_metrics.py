@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import http_get
+from harness.http import http_get
+from harness.metrics import check_exposition
 
 PROCESS_SERIES = {
     "process_cpu_seconds_total": "counter",
@@ -23,33 +24,6 @@ PROCESS_SERIES = {
 # go-microepoch's counter of `/` requests, kept by its name for existing dashboards: promtool
 # lints its `_count` suffix. Every other family must pass promtool as it is.
 LEGACY_NAMES = {"epoch_request_count"}
-
-
-def families(text: str) -> dict[str, dict[str, str]]:
-    """{family: {"help": ..., "type": ...}} from the HELP/TYPE comments, plus every sampled family."""
-    found: dict[str, dict[str, str]] = {}
-    for line in text.splitlines():
-        if match := re.match(r"# (HELP|TYPE) (\S+) ?(.*)", line):
-            found.setdefault(match.group(2), {})[match.group(1).lower()] = match.group(3)
-        elif line and not line.startswith("#"):
-            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
-            base = re.sub(r"_(bucket|sum|count)$", "", name)
-            found.setdefault(base if base in found else name, {})
-    return found
-
-
-def promtool_check_metrics(text: str) -> list[str]:
-    """promtool's lint problems, one a line (empty: clean)."""
-    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-    return [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-
-
-def check_exposition(text: str, legacy: set[str] = frozenset()) -> None:
-    problems = [p for p in promtool_check_metrics(text) if p.split(" ", 1)[0] not in legacy]
-    assert not problems, "promtool check metrics:\n" + "\n".join(problems)
-    for name, meta in families(text).items():
-        assert meta.get("help"), f"{name} has no # HELP"
-        assert meta.get("type"), f"{name} has no # TYPE"
 
 
 def test_server_metrics_pass_promtool_with_help_and_type(epoch_server):

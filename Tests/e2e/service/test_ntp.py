@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import http_get
+from harness.http import http_get
+from harness.paths import REPO_ROOT
 
 CHRONY_OFFSET_RE = re.compile(r"System clock wrong by (-?[0-9.]+) seconds")
 NTPDIG_RE = re.compile(r"^\S+ \S+ \([+-]\d+\) ([+-][0-9.]+) \+/- ([0-9.]+) (\S+) s(\d+) (\S+)", re.M)
@@ -130,8 +131,6 @@ def test_the_ntp_component_adds_a_udp_port_to_an_overlay(tmp_path):
     """The kustomize Component renders into the staging overlay: container port, Service port and
     NetworkPolicy rule for UDP; the control is the overlay without it, which has no NTP port at all."""
     import yaml
-
-    from conftest import REPO_ROOT
 
     kubectl = REPO_ROOT / ".venv" / "bin" / "kubectl"
     work = REPO_ROOT / ".build-ntp-component"

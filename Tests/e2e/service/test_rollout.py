@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from rollout_support import rollout
+from harness.rollout import rollout
 
 CONNECTIONS = 16
 MIN_REQUESTS = 25_000  # the issue asks for at least 20,000

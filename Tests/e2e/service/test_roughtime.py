@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, free_port
+from harness.http import http_get
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
+from harness.servers import EpochProcess
 
 ROUGHLY_PYTHON = REPO_ROOT / ".venv-roughtime" / "bin" / "python"
 ROUGHLY = REPO_ROOT / ".venv-roughtime" / "bin" / "roughly"
-PEER = Path(__file__).with_name("roughly_peer.py")
+PEER = REPO_ROOT / "Tests" / "e2e" / "harness" / "roughly_peer.py"
 VERSIONS = {"1": 0x1, "0x8000000c": 0x8000000C}
 # A fixed seed for roughly's server, so its public key is known up front (test data, not a secret).
 ROUGHLY_SEED = base64.b64encode(bytes(range(32))).decode()
@@ -227,7 +230,6 @@ def test_check_with_mixed_sources_names_the_one_that_disagrees(release_binary, r
     roughly_port = roughly_server()
     skewed_port, skewed_key = our_server("--clock-skew", "60s")
     http_port = free_port()
-    from conftest import EpochProcess
 
     http = EpochProcess(release_binary, port=http_port).wait_ready()
     try:
@@ -264,8 +266,6 @@ def udp_answered(port: int, request: bytes, timeout: float = 1.0) -> bool:
 def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll_request):
     """SIGTERM: /readyz turns 503 at once, Roughtime keeps answering through --shutdown-delay, and
     the process then exits 0. Control: after the exit nothing answers on the same port."""
-    from conftest import EpochProcess, http_get
-
     key = tmp_path / "drain.key"
     subprocess.run([str(release_binary), "roughtime", "keygen", str(key)], check=True, capture_output=True)
     port = free_udp_port()

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support import make_tls_files
+from harness.certificates import make_tls_files
 
 MS = 1_000_000
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, free_port, http_get, wait_for_http
-from test_metrics import check_exposition
+from harness.http import http_get, wait_for_http
+from harness.metrics import check_exposition
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "epoch-alerts.yaml"
 
