@@ -18,9 +18,9 @@ fuzz-test: release ## 12k seeded hostile requests (per class: malformed -> 4xx o
 
 soak: release ## SOAK_SECONDS (600) of GET / at SOAK_RATE/s (1000); RSS every 10 s; fails on growth over 10 % (not in make test)
 	@echo "soak: bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)"
-	@$(VENV)/bin/python bench/soak.py --binary $(RELEASE_BIN) --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+	@$(HARNESS_PYTHONPATH) $(VENV)/bin/python bench/soak.py --binary $(RELEASE_BIN) --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 # The soak's short run in `make test`, so that bench/soak.py cannot rot between the long runs.
 soak-test: release ## 60 s of GET / at 1000/s through bench/soak.py: no failed request, RSS growth within 10 %
 	@echo "soak-test: bench/soak.py --seconds 60 --rate 1000"
-	@$(VENV)/bin/python bench/soak.py --binary $(RELEASE_BIN) --seconds 60 --rate 1000
+	@$(HARNESS_PYTHONPATH) $(VENV)/bin/python bench/soak.py --binary $(RELEASE_BIN) --seconds 60 --rate 1000

@@ -13,4 +13,4 @@ roughtime-test: release ## Our Roughtime server answers roughly's client and our
 	@$(PYTEST) -q Tests/e2e/test_roughtime.py Tests/e2e/test_k8s_roughtime.py
 
 bench-roughtime: release ## Roughtime on one pinned core: requests/s and signatures/s, one request at a time and in bursts -> out/bench-roughtime.md
-	@bench/roughtime
+	@$(HARNESS_PYTHONPATH) bench/roughtime

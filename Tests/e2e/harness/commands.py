@@ -1,7 +1,9 @@
-"""Running a command in the repository with its output kept for the failure message."""
+"""Running a command in the repository with its output kept for the failure message, and saying
+what a long run does, with the time."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from harness.paths import REPO_ROOT
@@ -17,3 +19,7 @@ def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, che
         raise AssertionError(
             f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     return proc
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)

@@ -2,7 +2,7 @@
 """A pipelining flood: many connections send `GET /` back to back and never read an answer.
 
 Shared by `make bench` (bench/run: the server's RSS under the flood) and the e2e test
-Tests/e2e/test_backpressure.py (the RSS bound, a normal client still answered, the server alive).
+Tests/e2e/service/test_backpressure.py (the RSS bound, a normal client still answered, the server alive).
 Standard library only.
 
   flood.py PORT PID [--connections 100] [--megabytes 8] [--seconds 10] [--stop-above-kib N]
