@@ -1,5 +1,5 @@
 # Reliability proofs (docs/reliability.md): a rolling replacement under load through nginx with zero
-# dropped requests, hostile input, and a soak. The work is in Tests/e2e/{rollout,fuzz}_support.py.
+# dropped requests, hostile input, and a soak. The work is in Tests/e2e/harness/{rollout,nginx,load,fuzz}.py.
 .PHONY: rollout-test fuzz-test soak soak-test
 
 SOAK_SECONDS ?= 600
@@ -9,12 +9,12 @@ TEST_TARGETS += rollout-test fuzz-test soak-test
 
 rollout-test: release ## Replace two instances behind nginx under 25k requests, SIGTERM at the endpoint change: 0 errors; SIGKILL at the same moment must fail
 	@command -v nginx >/dev/null || { echo "rollout-test: nginx is missing: run make deps (tools/apt/reliability.txt)" >&2; exit 1; }
-	@echo "rollout-test: pytest Tests/e2e/test_rollout.py (nginx $$(nginx -v 2>&1 | sed 's|.*/||'), $(RELEASE_BIN))"
-	@$(PYTEST) -q -s -rxX Tests/e2e/test_rollout.py
+	@echo "rollout-test: pytest -m rollout Tests/e2e (nginx $$(nginx -v 2>&1 | sed 's|.*/||'), $(RELEASE_BIN))"
+	@$(PYTEST) -q -s -rxX -m rollout Tests/e2e
 
 fuzz-test: release ## 12k seeded hostile requests (per class: malformed -> 4xx or close, valid -> 200), slowloris, a pipelining client that never reads, a 1,500-connection flood
-	@echo "fuzz-test: pytest Tests/e2e/test_fuzz.py (FUZZ_SEED=$${FUZZ_SEED:-20261125} FUZZ_CASES=$${FUZZ_CASES:-12000})"
-	@$(PYTEST) -q -s -rxX Tests/e2e/test_fuzz.py
+	@echo "fuzz-test: pytest -m fuzz Tests/e2e (FUZZ_SEED=$${FUZZ_SEED:-20261125} FUZZ_CASES=$${FUZZ_CASES:-12000})"
+	@$(PYTEST) -q -s -rxX -m fuzz Tests/e2e
 
 soak: release ## SOAK_SECONDS (600) of GET / at SOAK_RATE/s (1000); RSS every 10 s; fails on growth over 10 % (not in make test)
 	@echo "soak: bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)"

@@ -12,6 +12,20 @@ from harness.paths import REPO_ROOT
 from harness.servers import EpochProcess
 
 
+# The make targets select tests by these markers (pytest.ini lists them with their targets).
+TARGET_MARKERS = ("binary", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
+                  "release_pipeline", "rollout", "fuzz", "backpressure")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test carries exactly one make target's marker: without one, no make target would ever
+    run it; with two, two targets would."""
+    for item in items:
+        marks = [m for m in TARGET_MARKERS if item.get_closest_marker(m)]
+        if len(marks) != 1:
+            raise pytest.UsageError(f"{item.nodeid}: want one make-target marker of {TARGET_MARKERS}, found {marks}")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

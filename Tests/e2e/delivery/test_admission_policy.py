@@ -22,6 +22,8 @@ from harness.commands import run
 from harness.deploy import ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
 from harness.kubernetes import K8S_DIR, kubectl, one, render
 
+pytestmark = pytest.mark.k8s  # make k8s-test
+
 POLICY_FILE = K8S_DIR / "admission" / "image-only-policy.yaml"
 DOCS = [d for d in yaml.safe_load_all(POLICY_FILE.read_text()) if d]
 POLICY = one(DOCS, "ValidatingAdmissionPolicy")

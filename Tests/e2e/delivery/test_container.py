@@ -21,6 +21,8 @@ from harness.paths import REPO_ROOT
 from harness.ports import free_port, port_open
 from harness.servers import git_short_rev
 
+pytestmark = pytest.mark.container  # make container-test
+
 SIZE_TARGET = 12 * 1000 * 1000  # bytes: the goal (go-microepoch's scratch image is 8.45 MB)
 SHUTDOWN_DELAY = "2s"           # the drain window the stop test watches /readyz through
 IMAGE_BUDGET_FILE = REPO_ROOT / "tools" / "image-budget"

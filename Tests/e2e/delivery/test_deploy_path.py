@@ -21,6 +21,8 @@ from harness.deploy import LAST_APPLIED, ApplyingAPIServer, deploy_script, kubec
 from harness.kubernetes import OVERLAYS, kubectl, objects, one, render, rendered_text
 from harness.paths import REPO_ROOT
 
+pytestmark = pytest.mark.k8s  # make k8s-test
+
 # overlay -> (namespace, Deployment)
 TARGET = {"staging": ("staging", "epoch-test"), "production": ("production", "epoch-app"),
           "canary": ("production", "epoch-canary")}

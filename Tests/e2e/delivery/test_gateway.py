@@ -21,6 +21,8 @@ import yaml
 from harness.commands import run
 from harness.kubernetes import K8S_DIR, OVERLAYS, kubectl, objects, one, render
 
+pytestmark = pytest.mark.k8s  # make k8s-test
+
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gateway-api-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 # overlay -> (namespace, app name, host)

@@ -31,6 +31,8 @@ from harness.kubernetes import OVERLAYS, kubectl, objects, one, parse_duration, 
 from harness.ports import free_port
 from harness.servers import EpochProcess
 
+pytestmark = pytest.mark.k8s  # make k8s-test
+
 K8S_VERSIONS = ("1.30.0", "1.34.0")
 # overlay -> (namespace, app name, Ingress host)
 EXPECTED = {

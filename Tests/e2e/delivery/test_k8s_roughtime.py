@@ -8,6 +8,8 @@ import pytest
 
 from harness.kubernetes import objects, one, render
 
+pytestmark = pytest.mark.roughtime  # make roughtime-test
+
 WITH = ("staging", "production")
 
 

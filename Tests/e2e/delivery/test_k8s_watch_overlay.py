@@ -11,6 +11,8 @@ import pytest
 
 from harness.kubernetes import objects, one, render, selects
 
+pytestmark = pytest.mark.k8s  # make k8s-test
+
 WITH = ("staging", "production")
 
 

@@ -22,6 +22,8 @@ from harness.http import EPOCH_JSON_RE, http_get, wait_for_http
 from harness.ports import free_port, port_open
 from harness.servers import git_short_rev
 
+pytestmark = pytest.mark.registry  # make registry-test
+
 REPOSITORY = "swift-microepoch"
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",

@@ -18,6 +18,8 @@ import yaml
 
 from harness.paths import REPO_ROOT as REPO
 
+pytestmark = pytest.mark.release_pipeline  # make release-pipeline-test
+
 REGISTRY_DIR = REPO / "deploy" / "registry"
 COMPOSE = REGISTRY_DIR / "compose.yaml"
 CHECK_JSONSCHEMA = REPO / ".venv" / "bin" / "check-jsonschema"

@@ -24,6 +24,8 @@ import release_support as rs
 from harness.kubernetes import kubectl
 from harness.paths import REPO_ROOT as REPO
 
+pytestmark = pytest.mark.release_pipeline  # make release-pipeline-test
+
 RELEASE = REPO / ".github" / "workflows" / "release.yml"
 CI = REPO / ".github" / "workflows" / "ci.yml"
 TRAVIS = REPO / ".travis.yml"

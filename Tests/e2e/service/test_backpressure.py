@@ -22,6 +22,8 @@ from harness import flood  # shared with make bench
 from harness.http import http_get
 from harness.ports import free_port
 
+pytestmark = pytest.mark.backpressure  # make backpressure-test
+
 BOUND_KIB = 32 * 1024
 FLOOD = {"connections": 100, "megabytes": 8, "seconds": 8}
 

@@ -11,9 +11,13 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from harness.http import EPOCH_JSON_RE, http_get, parse_json, wait_for_http
 from harness.ports import free_port
 from harness.servers import git_short_rev
+
+pytestmark = pytest.mark.binary  # make e2e-test
 
 
 def test_get_root_matches_the_original_shape_and_the_checkout(epoch_server):

@@ -23,6 +23,8 @@ import pytest
 from harness.http import http_get, parse_json, wait_for_http
 from harness.servers import EpochProcess
 
+pytestmark = pytest.mark.clock  # make clock-test
+
 MS = 1_000_000
 STA_UNSYNC = 0x0040
 STATES = ["TIME_OK", "TIME_INS", "TIME_DEL", "TIME_OOP", "TIME_WAIT", "TIME_ERROR"]

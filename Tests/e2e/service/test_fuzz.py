@@ -20,6 +20,8 @@ from harness.fuzz import GOOD, Case, Outcome, by_class, describe, generate, judg
 from harness.http import EPOCH_JSON_RE, http_get, parse_responses
 from harness.servers import EpochProcess, rss_kib
 
+pytestmark = pytest.mark.fuzz  # make fuzz-test
+
 SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
 CASES = int(os.environ.get("FUZZ_CASES", "12000"))
 REQUEST_TIMEOUT = 2.0  # --request-timeout of the server under test

@@ -13,6 +13,8 @@ import pytest
 from harness.http import http_get
 from harness.metrics import check_exposition
 
+pytestmark = pytest.mark.monitoring  # make monitoring-test
+
 PROCESS_SERIES = {
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",

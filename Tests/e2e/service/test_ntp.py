@@ -18,6 +18,8 @@ import pytest
 from harness.http import http_get
 from harness.paths import REPO_ROOT
 
+pytestmark = pytest.mark.ntp  # make ntp-test
+
 CHRONY_OFFSET_RE = re.compile(r"System clock wrong by (-?[0-9.]+) seconds")
 NTPDIG_RE = re.compile(r"^\S+ \S+ \([+-]\d+\) ([+-][0-9.]+) \+/- ([0-9.]+) (\S+) s(\d+) (\S+)", re.M)
 

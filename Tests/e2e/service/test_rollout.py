@@ -10,6 +10,8 @@ import pytest
 
 from harness.rollout import rollout
 
+pytestmark = pytest.mark.rollout  # make rollout-test
+
 CONNECTIONS = 16
 MIN_REQUESTS = 25_000  # the issue asks for at least 20,000
 FIGURES: dict[str, dict] = {}  # both runs', for the comparison printed last

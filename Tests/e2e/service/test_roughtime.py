@@ -23,6 +23,8 @@ from harness.paths import REPO_ROOT
 from harness.ports import free_port
 from harness.servers import EpochProcess
 
+pytestmark = pytest.mark.roughtime  # make roughtime-test
+
 ROUGHLY_PYTHON = REPO_ROOT / ".venv-roughtime" / "bin" / "python"
 ROUGHLY = REPO_ROOT / ".venv-roughtime" / "bin" / "roughly"
 PEER = REPO_ROOT / "Tests" / "e2e" / "harness" / "roughly_peer.py"

@@ -14,6 +14,8 @@ import pytest
 
 from harness.certificates import make_tls_files
 
+pytestmark = pytest.mark.binary  # make e2e-test
+
 MS = 1_000_000
 
 

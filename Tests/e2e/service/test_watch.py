@@ -18,6 +18,8 @@ from harness.metrics import check_exposition
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
 
+pytestmark = pytest.mark.monitoring  # make monitoring-test
+
 RULES = REPO_ROOT / "deploy" / "prometheus" / "epoch-alerts.yaml"
 
 
