@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from harness.commands import run
-from harness.kubernetes import K8S_DIR, OVERLAYS, kubectl, objects, one, render
+from harness.kubernetes import K8S_DIR, OVERLAYS, kubectl, objects, one, render, selects
 
 pytestmark = pytest.mark.k8s  # make k8s-test
 
@@ -79,12 +79,7 @@ def test_structural_check_can_fail(change) -> None:
 # Routes
 # ------------------------------------------------------------------------------------------------
 def selects_namespace(selector: dict, namespace: str) -> bool:
-    labels = {"kubernetes.io/metadata.name": namespace}
-    ok = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
-    for e in selector.get("matchExpressions", []):
-        assert e["operator"] in ("In", "NotIn")
-        ok &= (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In")
-    return ok
+    return selects(selector, {"kubernetes.io/metadata.name": namespace})
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

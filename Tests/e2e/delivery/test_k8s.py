@@ -27,7 +27,7 @@ from harness.certificates import make_ca_pem
 from harness.commands import run
 from harness.deploy import kubeconfig_script
 from harness.http import EPOCH_JSON_RE, http_get, wait_for_http
-from harness.kubernetes import OVERLAYS, kubectl, objects, one, parse_duration, podman, render, selects
+from harness.kubernetes import OVERLAYS, kubectl, objects, one, parse_duration, podman, render, selects, selects_map
 from harness.ports import free_port
 from harness.servers import EpochProcess
 
@@ -275,13 +275,13 @@ def test_rollout_settings(overlay: str) -> None:
     assert 0 < spec["progressDeadlineSeconds"] < ROLLOUT_TIMEOUT_S, "a stuck rollout must report before deploy gives up"
     assert 0 < spec["revisionHistoryLimit"] <= 10
     labels = spec["template"]["metadata"]["labels"]
-    assert selects(spec["selector"]["matchLabels"], labels) and "matchExpressions" not in spec["selector"]
+    assert selects(spec["selector"], labels) and "matchExpressions" not in spec["selector"]
     for key in ("name", "instance", "part-of", "component", "managed-by"):
         assert labels[f"app.kubernetes.io/{key}"], key
     assert labels["app.kubernetes.io/instance"] == EXPECTED[overlay][1]
     spread = spec["template"]["spec"]["topologySpreadConstraints"]
     assert [t["topologyKey"] for t in spread] == ["kubernetes.io/hostname"]
-    assert selects(spread[0]["labelSelector"]["matchLabels"], labels)
+    assert selects(spread[0]["labelSelector"], labels)
     ann = spec["template"]["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/path"] == "/metrics"
     assert int(ann["prometheus.io/port"]) == container_of(deployment_of(overlay))["ports"][0]["containerPort"]
@@ -304,7 +304,7 @@ def test_autoscaling_and_disruption_budget(overlay: str) -> None:
     # The HPA owns the count: a rendered `replicas` would reset it on every apply.
     assert "replicas" not in dep["spec"]
     pdb = one(docs, "PodDisruptionBudget", name)
-    assert selects(pdb["spec"]["selector"]["matchLabels"], labels)
+    assert selects(pdb["spec"]["selector"], labels)
     # One pod may go while at least one other serves.
     assert pdb["spec"].get("maxUnavailable") == 1 or pdb["spec"].get("minAvailable") == 1
 
@@ -316,7 +316,7 @@ def test_service_ingress_and_network_policy_reach_the_pods(overlay: str) -> None
     dep = one(docs, "Deployment", name)
     labels = dep["spec"]["template"]["metadata"]["labels"]
     svc = one(docs, "Service", name)
-    assert selects(svc["spec"]["selector"], labels)
+    assert selects_map(svc["spec"]["selector"], labels)
     [port] = [p for p in svc["spec"]["ports"] if p["protocol"] == "TCP"]  # UDP: test_k8s_roughtime
     assert port["targetPort"] == "http"
 
@@ -335,7 +335,7 @@ def test_service_ingress_and_network_policy_reach_the_pods(overlay: str) -> None
 
     policy = one(docs, "NetworkPolicy", name)
     spec = policy["spec"]
-    assert selects(spec["podSelector"]["matchLabels"], labels)
+    assert selects(spec["podSelector"], labels)
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"] and not spec.get("egress"), "no egress"
     # Roughtime's open UDP rule: test_k8s_roughtime; the watch's pod rule: test_k8s_watch_overlay.
     [rule] = [r for r in spec["ingress"] if any("namespaceSelector" in p for p in r.get("from", []))]
@@ -349,9 +349,9 @@ def test_canary_splits_production_traffic_without_stealing_its_pods() -> None:
     prod_pods = one(prod, "Deployment")["spec"]["template"]["metadata"]["labels"]
     can_pods = one(canary, "Deployment")["spec"]["template"]["metadata"]["labels"]
     for docs, name in ((prod, "epoch-app"), (canary, "epoch-canary")):  # production has the watch's policy too
-        for kind, sel in (("Service", lambda o: o["spec"]["selector"]),
-                          ("Deployment", lambda o: o["spec"]["selector"]["matchLabels"]),
-                          ("NetworkPolicy", lambda o: o["spec"]["podSelector"]["matchLabels"])):
+        for kind, sel in (("Service", lambda o: {"matchLabels": o["spec"]["selector"]}),
+                          ("Deployment", lambda o: o["spec"]["selector"]),
+                          ("NetworkPolicy", lambda o: o["spec"]["podSelector"])):
             s = sel(one(docs, kind, name))
             assert selects(s, prod_pods) != selects(s, can_pods), f"{kind} selects both production and canary pods"
     # Two pods, so a drain (PDB maxUnavailable 1) never leaves the canary's share of requests without one.

@@ -9,29 +9,11 @@ import urllib.parse
 
 import pytest
 
-from harness.kubernetes import objects, one, render, selects
+from harness.kubernetes import objects, one, render, selects, selects_map
 
 pytestmark = pytest.mark.k8s  # make k8s-test
 
 WITH = ("staging", "production")
-
-
-def matches(selector: dict | None, labels: dict) -> bool:
-    """A Kubernetes label selector (matchLabels and matchExpressions). An empty selector selects
-    every pod, as a NetworkPolicy's podSelector does; a missing one (None) selects none."""
-    if selector is None:
-        return False
-    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for e in selector.get("matchExpressions", []):
-        op, key, values = e["operator"], e["key"], e.get("values", [])
-        ok = {"In": key in labels and labels[key] in values,
-              "NotIn": key not in labels or labels[key] not in values,
-              "Exists": key in labels,
-              "DoesNotExist": key not in labels}[op]
-        if not ok:
-            return False
-    return True
 
 
 def port_matches(policy_port: dict, container_port: dict) -> bool:
@@ -49,7 +31,7 @@ def admits_ingress(policy: dict, pod_labels: dict, container_port: dict) -> bool
         peers = rule.get("from")
         from_pod = peers is None or any(
             "podSelector" in p and "namespaceSelector" not in p and "ipBlock" not in p
-            and matches(p["podSelector"], pod_labels) for p in peers)
+            and selects(p["podSelector"], pod_labels) for p in peers)
         on_port = "ports" not in rule or any(port_matches(p, container_port) for p in rule["ports"])
         if from_pod and on_port:
             return True
@@ -62,7 +44,7 @@ def admits_egress(policy: dict, pod_labels: dict, container_port: dict) -> bool:
         peers = rule.get("to")
         to_pod = peers is None or any(
             "podSelector" in p and "namespaceSelector" not in p and "ipBlock" not in p
-            and matches(p["podSelector"], pod_labels) for p in peers)
+            and selects(p["podSelector"], pod_labels) for p in peers)
         on_port = "ports" not in rule or any(port_matches(p, container_port) for p in rule["ports"])
         if to_pod and on_port:
             return True
@@ -70,7 +52,7 @@ def admits_egress(policy: dict, pod_labels: dict, container_port: dict) -> bool:
 
 
 def policies_of(docs: list[dict], pod_labels: dict) -> list[dict]:
-    return [p for p in objects(docs, "NetworkPolicy") if matches(p["spec"]["podSelector"], pod_labels)]
+    return [p for p in objects(docs, "NetworkPolicy") if selects(p["spec"]["podSelector"], pod_labels)]
 
 
 def pod_labels(workload: dict) -> dict:
@@ -105,7 +87,7 @@ def test_the_watch_measures_its_overlays_service_and_the_policies_let_it_through
         [svc_port] = [p for p in svc["spec"]["ports"] if p["port"] == (url.port or 80)]
         assert svc_port.get("protocol", "TCP") == "TCP", source
         # ... whose selector picks the server's pods, and whose targetPort is a port of the server.
-        assert selects(svc["spec"]["selector"], server_pods)
+        assert selects_map(svc["spec"]["selector"], server_pods)
         [target] = [p for p in server["ports"]
                     if svc_port["targetPort"] in (p.get("name"), p["containerPort"]) and p.get("protocol", "TCP") == "TCP"]
         # Every policy on the server's pods admits the watch's pods there (policies add up: one is
@@ -131,10 +113,10 @@ def test_app_and_watch_select_their_own_pods_only(overlay: str) -> None:
     server_pods = pod_labels(dep)
     name = dep["metadata"]["name"]
     app_selectors = {
-        "Service": one(docs, "Service", name)["spec"]["selector"],
-        "Deployment": dep["spec"]["selector"]["matchLabels"],
-        "PodDisruptionBudget": one(docs, "PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"],
-        "NetworkPolicy": one(docs, "NetworkPolicy", name)["spec"]["podSelector"]["matchLabels"],
+        "Service": {"matchLabels": one(docs, "Service", name)["spec"]["selector"]},
+        "Deployment": dep["spec"]["selector"],
+        "PodDisruptionBudget": one(docs, "PodDisruptionBudget", name)["spec"]["selector"],
+        "NetworkPolicy": one(docs, "NetworkPolicy", name)["spec"]["podSelector"],
     }
     for kind, selector in app_selectors.items():
         assert selects(selector, server_pods) and not selects(selector, watch_pods), kind
@@ -144,10 +126,10 @@ def test_app_and_watch_select_their_own_pods_only(overlay: str) -> None:
         "NetworkPolicy": one(docs, "NetworkPolicy", "epoch-watch")["spec"]["podSelector"],
     }
     for kind, selector in watch_selectors.items():
-        assert matches(selector, watch_pods) and not matches(selector, server_pods), kind
+        assert selects(selector, watch_pods) and not selects(selector, server_pods), kind
     # The ServiceMonitor scrapes the server through the app's Service (by its labels), not the watch.
     monitor = one(docs, "ServiceMonitor")["spec"]
-    assert matches(monitor["selector"], one(docs, "Service", name)["metadata"]["labels"])
+    assert selects(monitor["selector"], one(docs, "Service", name)["metadata"]["labels"])
     assert monitor["endpoints"][0]["port"] in [p["name"] for p in one(docs, "Service", name)["spec"]["ports"]]
 
 

@@ -67,9 +67,28 @@ def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
     return found[0]
 
 
-def selects(selector: dict, labels: dict) -> bool:
-    """matchLabels semantics (the manifests use no matchExpressions; callers assert that)."""
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+def selects(selector: dict | None, labels: dict) -> bool:
+    """The one label-selector matcher: a Kubernetes LabelSelector (matchLabels and matchExpressions)
+    against an object's labels. An empty selector selects everything, as a NetworkPolicy's
+    podSelector does; a missing one (None) selects nothing."""
+    if selector is None:
+        return False
+    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for e in selector.get("matchExpressions", []):
+        op, key, values = e["operator"], e["key"], e.get("values", [])
+        ok = {"In": key in labels and labels[key] in values,
+              "NotIn": key not in labels or labels[key] not in values,
+              "Exists": key in labels,
+              "DoesNotExist": key not in labels}[op]
+        if not ok:
+            return False
+    return True
+
+
+def selects_map(selector: dict | None, labels: dict) -> bool:
+    """A Service's selector, a plain map of labels: one without labels selects nothing (no endpoints)."""
+    return bool(selector) and selects({"matchLabels": selector}, labels)
 
 
 def parse_duration(text: str) -> float:
