@@ -24,12 +24,12 @@ public struct EpochApplication: HTTPRoutes {
 
     public func now() -> UnixNanoseconds { clock.now() }
 
-    public func response(to request: HTTPRequestSummary<Route>) -> Response {
+    public func response(to request: HTTPRequestSummary<EpochRoute>) -> Response {
         response(route: request.route, method: request.method, query: request.query, receivedAt: request.receivedAt)
     }
 
     /// `GET /` and `HEAD /` in seconds: the same bytes all second long.
-    public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool {
+    public func isCachedPerSecond(_ request: HTTPRequestSummary<EpochRoute>) -> Bool {
         request.route == .epoch && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
     }
 

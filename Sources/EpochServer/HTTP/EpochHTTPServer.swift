@@ -25,7 +25,7 @@ public final class EpochHTTPServer: Service, Sendable {
         let application = EpochApplication(
             configuration: configuration, readiness: readiness, metrics: metrics, clockState: clock)
         metrics.countRequests(
-            toRoute: Route.epoch.metricLabel, as: "epoch_request_count",
+            toRoute: EpochRoute.epoch.metricLabel, as: "epoch_request_count",
             help: "Requests to /, any method and status (go-microepoch's counter, kept by name).")
         self.http = HTTPServer(
             configuration: configuration, routes: application, readiness: readiness, metrics: metrics, logger: logger)

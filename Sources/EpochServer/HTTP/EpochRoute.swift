@@ -1,6 +1,6 @@
 /// The paths the service answers. Metrics label requests by route, never by raw path, so that a
 /// scanner probing random URLs cannot create unbounded time series.
-public enum Route: String, HTTPRoute, CaseIterable {
+public enum EpochRoute: String, HTTPRoute, CaseIterable {
     case epoch = "/"
     case sync = "/sync"
     case clock = "/clock"
@@ -11,7 +11,7 @@ public enum Route: String, HTTPRoute, CaseIterable {
     case unknown = "other"
 
     public init(path: Substring) {
-        self = Route(rawValue: String(path)) ?? .unknown
+        self = EpochRoute(rawValue: String(path)) ?? .unknown
     }
 
     public var metricLabel: String { rawValue }
