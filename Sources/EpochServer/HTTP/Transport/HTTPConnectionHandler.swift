@@ -17,6 +17,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     private struct PendingRequest {
         let head: HTTPRequestHead
         let receivedAt: UnixNanoseconds
+        /// The event loop's clock, for the request's duration metric.
         let started: NIODeadline
 
         /// `Connection: upgrade` with `Upgrade:`: llhttp stops parsing after such a request.
@@ -45,7 +46,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            pending = PendingRequest(head: head, receivedAt: routes.now(), started: .now())
+            pending = PendingRequest(head: head, receivedAt: routes.now(), started: context.eventLoop.now)
         case .body:
             break  // No route takes a body; it is read and dropped.
         case .end:
@@ -124,7 +125,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         loop.metrics.record(
             method: head.method, route: route, code: encoded.status,
-            nanoseconds: (NIODeadline.now() - request.started).nanoseconds)
+            nanoseconds: (context.eventLoop.now - request.started).nanoseconds)
     }
 
     private func encode(
