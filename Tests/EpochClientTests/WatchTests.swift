@@ -1,6 +1,7 @@
 import EpochClient
 import EpochCore
 import EpochServer
+import EpochTestSupport
 import Logging
 import Prometheus
 import Testing

@@ -1,4 +1,5 @@
 import EpochCore
+import EpochTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle

@@ -5,8 +5,11 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
+// The in-process servers and raw connections the Swift tests of more than one target share
+// (EpochServerTests, EpochClientTests): a test-only target, never part of a product.
+
 /// A loopback configuration on an ephemeral port, with fixed host name and revision.
-func testConfiguration(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
+package func testConfiguration(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
     var configuration = ServerConfiguration()
     configuration.host = "127.0.0.1"
     configuration.port = 0
@@ -20,7 +23,7 @@ func testConfiguration(_ configure: (inout ServerConfiguration) -> Void = { _ in
 
 /// Runs a real `EpochHTTPServer` on an ephemeral loopback port for the duration of `body`, then
 /// drains it the way SIGTERM would (ServiceLifecycle's graceful shutdown).
-func withTestServer<Result: Sendable>(
+package func withTestServer<Result: Sendable>(
     _ configuration: ServerConfiguration = testConfiguration(),
     clock: ClockState = ClockState(),
     _ body: @Sendable (TestServer, Int) async throws -> Result
@@ -35,7 +38,7 @@ func withTestServer<Result: Sendable>(
 /// Runs `service` in its own ServiceGroup for the duration of `body`, which gets the group and the
 /// port `bound` reports; then drains it the way SIGTERM would, or cancels it if `body` throws.
 /// Every in-process server test (HTTP, Roughtime, NTP) runs its server through this.
-func withRunningService<Result: Sendable>(
+package func withRunningService<Result: Sendable>(
     _ service: some Service, bound: EventLoopFuture<SocketAddress>, logger: Logger,
     _ body: @Sendable (ServiceGroup, Int) async throws -> Result
 ) async throws -> Result {
@@ -55,23 +58,23 @@ func withRunningService<Result: Sendable>(
     }
 }
 
-struct TestServer: Sendable {
-    let server: EpochHTTPServer
-    let group: ServiceGroup
+package struct TestServer: Sendable {
+    package let server: EpochHTTPServer
+    package let group: ServiceGroup
 
     /// What SIGTERM does in the binary: ServiceLifecycle's graceful shutdown.
-    func drain() async { await group.triggerGracefulShutdown() }
+    package func drain() async { await group.triggerGracefulShutdown() }
 }
 
 /// A response as a client sees it, decoded by NIO's own `HTTPResponseDecoder`.
-struct ReceivedResponse {
-    var head: HTTPResponseHead
-    var body: String
+package struct ReceivedResponse {
+    package var head: HTTPResponseHead
+    package var body: String
 
-    var status: Int { Int(head.status.code) }
-    var headers: HTTPHeaders { head.headers }
+    package var status: Int { Int(head.status.code) }
+    package var headers: HTTPHeaders { head.headers }
 
-    func header(_ name: String) -> String? { head.headers.first(name: name) }
+    package func header(_ name: String) -> String? { head.headers.first(name: name) }
 }
 
 /// One raw TCP connection to the server: what is sent is exactly the bytes a test writes, so
@@ -80,10 +83,10 @@ struct ReceivedResponse {
 /// every response it may get (an answer to HEAD has no body): `send` tells it one per request line
 /// the text holds, at least one. More than the server answers is harmless; an answer without a
 /// request is the decoder's error, and so a test failure.
-final class RawConnection {
+package final class RawConnection {
     private var inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
-    private(set) var closedByServer = false
+    package private(set) var closedByServer = false
 
     private init(
         inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
@@ -93,7 +96,7 @@ final class RawConnection {
         self.outbound = outbound
     }
 
-    static func with<Result>(port: Int, _ body: (RawConnection) async throws -> Result) async throws -> Result {
+    package static func with<Result>(port: Int, _ body: (RawConnection) async throws -> Result) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -109,7 +112,7 @@ final class RawConnection {
         }
     }
 
-    func send(_ text: String) async throws {
+    package func send(_ text: String) async throws {
         let method: HTTPMethod = text.hasPrefix("HEAD ") ? .HEAD : .GET
         let requests = max(1, text.split(separator: "HTTP/", omittingEmptySubsequences: false).count - 1)
         let head = HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/"))
@@ -118,7 +121,7 @@ final class RawConnection {
     }
 
     /// Reads the next complete response (head, then its body as framed by the server).
-    func readResponse() async throws -> ReceivedResponse {
+    package func readResponse() async throws -> ReceivedResponse {
         var head: HTTPResponseHead?
         var body = ByteBuffer()
         while let part = try await inbound.next() {
@@ -136,18 +139,18 @@ final class RawConnection {
     }
 
     /// Sends one request and reads its response.
-    func readResponse(_ request: String) async throws -> ReceivedResponse {
+    package func readResponse(_ request: String) async throws -> ReceivedResponse {
         try await send(request)
         return try await readResponse()
     }
 
     /// Reads a response to HEAD (sent as such): its content-length describes the body GET would send.
-    func readHead() async throws -> ReceivedResponse {
+    package func readHead() async throws -> ReceivedResponse {
         try await readResponse()
     }
 
     /// Reads responses until the server closes the connection; returns them (none: it just closed).
-    func readUntilClosed() async throws -> [ReceivedResponse] {
+    package func readUntilClosed() async throws -> [ReceivedResponse] {
         var responses: [ReceivedResponse] = []
         while true {
             do {
@@ -159,7 +162,7 @@ final class RawConnection {
     }
 
     /// The server closed the connection before a complete response.
-    struct ConnectionClosed: Error {}
+    package struct ConnectionClosed: Error {}
 }
 
 /// Between NIO's response decoder and the socket: a request head only tells the decoder what the
@@ -180,14 +183,14 @@ private final class RawRequestWriter: ChannelOutboundHandler {
     }
 }
 
-func get(_ target: String, _ extraHeaders: String = "") -> String {
+package func get(_ target: String, _ extraHeaders: String = "") -> String {
     "GET \(target) HTTP/1.1\r\nHost: localhost\r\n\(extraHeaders)\r\n"
 }
 
-typealias UDPClientChannel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+package typealias UDPClientChannel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 
 /// A UDP socket on loopback for the Roughtime and NTP tests to send datagrams from and read replies.
-func makeUDPClientChannel() async throws -> UDPClientChannel {
+package func makeUDPClientChannel() async throws -> UDPClientChannel {
     try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .bind(host: "127.0.0.1", port: 0) { channel in
             channel.eventLoop.makeCompletedFuture {
