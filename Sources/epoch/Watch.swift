@@ -94,11 +94,11 @@ struct Watch: AsyncParsableCommand {
             in: metrics.registry, version: http.version, revision: http.revision, swift: http.swiftVersion)
         let watchMetrics = WatchMetrics(registry: metrics.registry)
         let kernel = KernelClockDiscipline()
-        metrics.onScrape { watchMetrics.recordKernel(kernel.read()) }
+        ClockMetrics.register(names: .watch, with: metrics) { kernel.read() }
         let watch = ClockWatch(
             sources: watched.map(\.source),
             kinds: Dictionary(uniqueKeysWithValues: watched.map { ($0.source.name, $0.kind) }),
-            interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger,
+            interval: interval, metrics: watchMetrics, logger: logger,
             allowUnsynchronizedSources: allowUnsynchronizedSources)
         let server = HTTPServer(
             configuration: http, routes: WatchRoutes(watch: watch, metrics: metrics), metrics: metrics, logger: logger)

@@ -23,7 +23,7 @@ import Testing
             SyncSource(url: try ServiceURL(parsing: "http://127.0.0.1:\($0)"), options: options)
         }
         return ClockWatch(
-            sources: sources, kinds: [:], interval: .seconds(1), discipline: FixedClockDiscipline(Self.synchronized),
+            sources: sources, kinds: [:], interval: .seconds(1),
             metrics: WatchMetrics(registry: registry), logger: Self.logger)
     }
 
@@ -49,8 +49,6 @@ import Testing
                     text, "epoch_watch_measurement_failures_total", down + ",kind=\"http-sync\",reason=\"unreachable\"")
                     == 1)
             #expect(sample(text, "epoch_watch_last_success_timestamp_seconds", down) == 0)
-            #expect(sample(text, "epoch_watch_kernel_synchronized", nil) == 1)
-            #expect(sample(text, "epoch_watch_kernel_max_error_seconds", nil) == 0.003)
         }
     }
 
@@ -93,8 +91,7 @@ struct FixedSource: ClockSource {
     func labFlagLeavesTheSourcesOwnErrorOut(allow: Bool, bound: Double) async throws {
         let registry = PrometheusCollectorRegistry()
         let watch = ClockWatch(
-            sources: [FixedSource()], kinds: [:], interval: .seconds(1),
-            discipline: FixedClockDiscipline(WatchTests.synchronized), metrics: WatchMetrics(registry: registry),
+            sources: [FixedSource()], kinds: [:], interval: .seconds(1), metrics: WatchMetrics(registry: registry),
             logger: WatchTests.logger, allowUnsynchronizedSources: allow)
         await watch.measureOnce()
         let text = registry.emitToString()

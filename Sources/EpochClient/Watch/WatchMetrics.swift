@@ -12,10 +12,6 @@ public final class WatchMetrics: Sendable {
     private let measuredSources: Gauge
     private let agreeingSources: Gauge
     private let disagreeingSources: Gauge
-    private let kernelSynchronized: Gauge
-    private let kernelMaxError: Gauge
-    private let kernelEstimatedError: Gauge
-    private let kernelState: Gauge
 
     struct SourceSeries: Sendable {
         let offset: Gauge
@@ -51,25 +47,6 @@ public final class WatchMetrics: Sendable {
             descriptor: .init(
                 metricName: "epoch_watch_sources_disagreeing", unitName: "",
                 helpText: "Measured sources whose offset interval misses the agreeing group's, last round."))
-        kernelSynchronized = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_synchronized", unitName: "",
-                helpText:
-                    "1 when the node's kernel reports its clock disciplined (adjtimex: not TIME_ERROR, STA_UNSYNC clear)."
-            ))
-        kernelMaxError = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_max_error_seconds", unitName: "",
-                helpText: "The node kernel's maximum error of CLOCK_REALTIME."))
-        kernelEstimatedError = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_estimated_error_seconds", unitName: "",
-                helpText: "The node kernel's estimated error of CLOCK_REALTIME."))
-        kernelState = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_clock_state", unitName: "",
-                helpText: "adjtimex's clock state: 0 TIME_OK, 1 INS, 2 DEL, 3 OOP, 4 WAIT, 5 TIME_ERROR; -1 unreadable."
-            ))
     }
 
     /// Creates a source's series at start-up, so that they exist (down, never succeeded) before
@@ -171,13 +148,5 @@ public final class WatchMetrics: Sendable {
         for source in agreement.disagreeing {
             series(source: source, kind: kinds[source] ?? .httpSync).agrees.set(to: 0)
         }
-    }
-
-    /// The node's kernel clock discipline; the command also calls this at every scrape.
-    public func recordKernel(_ discipline: ClockDiscipline) {
-        kernelSynchronized.set(to: discipline.isSynchronized ? 1 : 0)
-        kernelMaxError.set(to: Double(discipline.maxErrorNanoseconds) / 1e9)
-        kernelEstimatedError.set(to: Double(discipline.estimatedErrorNanoseconds) / 1e9)
-        kernelState.set(to: Double(discipline.state?.rawValue ?? -1))
     }
 }
