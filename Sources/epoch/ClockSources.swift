@@ -101,42 +101,38 @@ enum ClockSources {
             + "\"round_trip_ns\":\(measurement.roundTrip),\"samples\":\(measurement.samples)}"
     }
 
-    /// `check` over several sources: they must agree (Marzullo), and the offset range they agree on
-    /// must lie within `limit`. Exit 2 when they disagree, naming the odd ones out; exit 1 when
-    /// the clock is off.
-    /// Exit 2 when the sources disagree (one of them is wrong), 1 when a source says its own clock
-    /// is unsynchronized (unless `allowUnsynchronized`: such sources then take part with their
-    /// whole bounds) or the agreed offset is beyond `limit`.
+    /// `check` over several sources: `ClockCheck` decides (the sources must agree, none may be
+    /// unsynchronized unless `allowUnsynchronized`: such sources then take part with their whole
+    /// bounds, and the agreed range must lie within `limit`); this prints its verdict.
     static func check(_ measurements: [SourceMeasurement], limit: Duration, allowUnsynchronized: Bool) throws {
         for measurement in measurements { print(sentence(measurement)) }
-        let agreement = SourceAgreement(measurements.map(\.interval))
-        guard agreement.isUnanimous else {
-            let odd = agreement.disagreeing.joined(separator: ", ")
+        let verdict = ClockCheck.judge(
+            measurements.map(\.interval),
+            unsynchronized: measurements.filter { $0.sourceSynchronized == false }.map(\.source),
+            allowUnsynchronized: allowUnsynchronized, limit: limit.totalNanoseconds)
+        switch verdict {
+        case .passed:
+            print("clock check passed: \(measurements.count) sources agree, within --max-offset \(formatDuration(limit))")
+        case .sourcesDisagree(let agreeing, let disagreeing, let majority):
+            let odd = disagreeing.joined(separator: ", ")
             let message =
-                agreement.hasMajority
-                ? "sources disagree: \(odd) disagrees with the majority (\(agreement.agreeing.joined(separator: ", ")))"
-                : "sources disagree and no majority agrees: \(agreement.agreeing.joined(separator: ", ")) vs \(odd)"
-            throw CommandFailure(message: message, exitCode: 2)
-        }
-        let unsynchronized = measurements.filter { $0.sourceSynchronized == false }.map(\.source)
-        if !unsynchronized.isEmpty, !allowUnsynchronized {
+                majority
+                ? "sources disagree: \(odd) disagrees with the majority (\(agreeing.joined(separator: ", ")))"
+                : "sources disagree and no majority agrees: \(agreeing.joined(separator: ", ")) vs \(odd)"
+            throw CommandFailure(message: message, exitCode: verdict.exitCode)
+        case .unsynchronized(let sources):
             throw CommandFailure(
                 message:
-                    "clock check failed: \(unsynchronized.joined(separator: ", ")) reports its clock unsynchronized, "
+                    "clock check failed: \(sources.joined(separator: ", ")) reports its clock unsynchronized, "
                     + "so its time cannot be trusted (--allow-unsynchronized-server compares with it anyway)",
-                exitCode: 1)
-        }
-        let range = agreement.intersection!
-        let worst = max(abs(range.lowerBound), abs(range.upperBound))
-        let excess = worst - limit.totalNanoseconds
-        if excess > 0 {
+                exitCode: verdict.exitCode)
+        case .beyondLimit(let range, let excess):
             throw CommandFailure(
                 message:
                     "clock check failed: the sources agree on an offset of \(OffsetReport.signedSeconds(range.lowerBound))"
                     + "..\(OffsetReport.signedSeconds(range.upperBound)), beyond --max-offset \(formatDuration(limit)) "
                     + "by \(OffsetReport.seconds(excess))",
-                exitCode: 1)
+                exitCode: verdict.exitCode)
         }
-        print("clock check passed: \(measurements.count) sources agree, within --max-offset \(formatDuration(limit))")
     }
 }
