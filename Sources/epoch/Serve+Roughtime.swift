@@ -7,22 +7,9 @@ extension Serve {
     func makeRoughtimeServer(
         _ configuration: ServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger
     ) throws -> RoughtimeServer? {
-        // An optional setting's flag is wrapped once more: a bare `Int?` would be promoted to
-        // `.some(nil)` and hide the environment variable.
-        let port = try resolve(
-            roughtimePort.map { Optional($0) }, environment: "EPOCH_ROUGHTIME_PORT", default: nil,
-            accepts: "a port 0-65535"
-        ) { text -> Int?? in
-            guard let port = Int(text) else { return nil }
-            return port
-        }
-        guard let port else { return nil }
-        guard (0...65535).contains(port) else {
-            throw CommandFailure.usage("--roughtime-port \(port) is invalid: it accepts a port 0-65535")
-        }
-        let keyFile = try resolve(
-            roughtimeKey.map { Optional($0) }, environment: "EPOCH_ROUGHTIME_KEY", default: nil, accepts: "a key file"
-        ) { text -> String?? in text }
+        guard let port = try resolvePort(roughtimePort, option: "--roughtime-port", environment: "EPOCH_ROUGHTIME_PORT")
+        else { return nil }
+        let keyFile = try resolve(roughtimeKey, environment: "EPOCH_ROUGHTIME_KEY", accepts: "a key file") { $0 }
         guard let keyFile else {
             throw CommandFailure.usage(
                 "--roughtime-port needs --roughtime-key FILE (make one with `epoch roughtime keygen FILE`)")
