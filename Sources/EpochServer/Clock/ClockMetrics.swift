@@ -4,9 +4,9 @@ import Prometheus
 /// The kernel's clock discipline as Prometheus gauges, set from a reading at every scrape, never
 /// on a timer: the one producer of these gauges, for `epoch serve` (the shared `ClockState`,
 /// `epoch_clock_*`) and for `epoch watch` (the node's own kernel, `epoch_watch_kernel_*`).
-public enum ClockMetrics {
+package enum ClockMetrics {
     /// The gauges' names and help texts; `status` nil leaves the status bits out.
-    public struct Names: Sendable {
+    package struct Names: Sendable {
         var synchronized: (name: String, help: String)
         var maxError: (name: String, help: String)
         var estimatedError: (name: String, help: String)
@@ -16,7 +16,7 @@ public enum ClockMetrics {
         /// node_exporter's timex names (`node_timex_sync_status`, `…_maxerror_seconds`,
         /// `…_estimated_error_seconds`, `…_status`) under an `epoch_clock_` prefix, so that existing
         /// alerts and dashboards translate by prefix.
-        public static let server = Names(
+        package static let server = Names(
             synchronized: (
                 "epoch_clock_sync_status", "1 when the kernel reports the clock synchronized (not TIME_ERROR, STA_UNSYNC clear)."
             ),
@@ -28,7 +28,7 @@ public enum ClockMetrics {
             state: ("epoch_clock_state", "adjtimex's clock state: 0 TIME_OK ... 5 TIME_ERROR; -1 when unreadable."))
 
         /// `epoch watch`'s names, beside its per-source series (docs/watch.md).
-        public static let watch = Names(
+        package static let watch = Names(
             synchronized: (
                 "epoch_watch_kernel_synchronized",
                 "1 when the node's kernel reports its clock disciplined (adjtimex: not TIME_ERROR, STA_UNSYNC clear)."
@@ -50,7 +50,7 @@ public enum ClockMetrics {
     }
 
     /// Gauges named `names` in `metrics`' registry, set from `read()` at every scrape.
-    public static func register(
+    package static func register(
         names: Names, with metrics: ServerMetrics, read: @escaping @Sendable () -> ClockDiscipline
     ) {
         let gauge = { (name: String, help: String) in

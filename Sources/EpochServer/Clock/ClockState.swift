@@ -8,19 +8,19 @@ import NIOCore
 ///
 /// Readers take a lock only to copy the last reading; the system call happens on the first read
 /// after the reading is a second old, never per request.
-public final class ClockState: Sendable {
+package final class ClockState: Sendable {
     private let source: any ClockDisciplineSource
     private let refreshInterval: Int64
     private let cached: NIOLockedValueBox<(reading: ClockDiscipline, readAt: NIODeadline)>
 
-    public init(source: any ClockDisciplineSource = KernelClockDiscipline(), refreshInterval: Duration = .seconds(1)) {
+    package init(source: any ClockDisciplineSource = KernelClockDiscipline(), refreshInterval: Duration = .seconds(1)) {
         self.source = source
         self.refreshInterval = refreshInterval.totalNanoseconds
         self.cached = NIOLockedValueBox((source.read(), .now()))
     }
 
     /// The latest reading, at most `refreshInterval` old.
-    public var discipline: ClockDiscipline {
+    package var discipline: ClockDiscipline {
         let now = NIODeadline.now()
         return cached.withLockedValue { entry in
             if (now - entry.readAt).nanoseconds >= refreshInterval {

@@ -1,6 +1,6 @@
 /// The paths the service answers. Metrics label requests by route, never by raw path, so that a
 /// scanner probing random URLs cannot create unbounded time series.
-public enum EpochRoute: String, HTTPRoute, CaseIterable {
+package enum EpochRoute: String, HTTPRoute, CaseIterable {
     case epoch = "/"
     case sync = "/sync"
     case clock = "/clock"
@@ -10,9 +10,9 @@ public enum EpochRoute: String, HTTPRoute, CaseIterable {
     case metrics = "/metrics"
     case unknown = "other"
 
-    public init(path: Substring) {
+    package init(path: Substring) {
         self = EpochRoute(rawValue: String(path)) ?? .unknown
     }
 
-    public var metricLabel: String { rawValue }
+    package var metricLabel: String { rawValue }
 }

@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// A bounded set of paths a route set answers. Metrics label requests by route, never by raw
 /// path, so that a scanner probing random URLs cannot create unbounded time series.
-public protocol HTTPRoute: Hashable, Sendable, CaseIterable {
+package protocol HTTPRoute: Hashable, Sendable, CaseIterable {
     /// The route a request target's path (without its query) names; unknown paths map to one
     /// catch-all case.
     init(path: Substring)
@@ -13,17 +13,17 @@ public protocol HTTPRoute: Hashable, Sendable, CaseIterable {
 
 /// What the server hands a route set about one complete request: no headers and no body (no
 /// route takes one). Only valid during the call it is passed to.
-public struct HTTPRequestSummary<Route: HTTPRoute>: Sendable {
-    public var method: HTTPMethod
-    public var route: Route
+package struct HTTPRequestSummary<Route: HTTPRoute>: Sendable {
+    package var method: HTTPMethod
+    package var route: Route
     /// The target's path, `/sync` of `/sync?t1=5` (absolute-form targets are reduced to it).
-    public var path: Substring
+    package var path: Substring
     /// The target's query without `?`, empty when there is none.
-    public var query: Substring
+    package var query: Substring
     /// When the request head was decoded, by the route set's own clock (`now()`).
-    public var receivedAt: UnixNanoseconds
+    package var receivedAt: UnixNanoseconds
 
-    public init(method: HTTPMethod, route: Route, path: Substring, query: Substring, receivedAt: UnixNanoseconds) {
+    package init(method: HTTPMethod, route: Route, path: Substring, query: Substring, receivedAt: UnixNanoseconds) {
         self.method = method
         self.route = route
         self.path = path
@@ -36,7 +36,7 @@ public struct HTTPRequestSummary<Route: HTTPRoute>: Sendable {
 /// limits, deadlines, keep-alive, backpressure, metrics) and asks a conformer only for responses.
 ///
 /// Every method is called on an event loop, for every request: keep them quick and non-blocking.
-public protocol HTTPRoutes: Sendable {
+package protocol HTTPRoutes: Sendable {
     associatedtype Route: HTTPRoute
 
     /// The clock requests are stamped with (`receivedAt`), also the one the per-second cache and
@@ -54,5 +54,5 @@ public protocol HTTPRoutes: Sendable {
 }
 
 extension HTTPRoutes {
-    public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool { false }
+    package func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool { false }
 }

@@ -19,11 +19,11 @@ import ServiceLifecycle
 /// once, the server keeps serving for `shutdownDelay` while endpoints are removed, then NIO's
 /// quiescing helper stops accepting, lets in-flight requests finish and closes idle keep-alive
 /// connections. Cancellation of `run` closes everything at once.
-public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
-    public let configuration: ServerConfiguration
-    public let routes: Routes
-    public let readiness: Readiness
-    public let metrics: ServerMetrics
+package final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
+    package let configuration: ServerConfiguration
+    package let routes: Routes
+    package let readiness: Readiness
+    package let metrics: ServerMetrics
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let bound: EventLoopPromise<SocketAddress>
@@ -34,11 +34,11 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
     private let table: RouteTable
 
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
-    public var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
+    package var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
 
     /// `readiness` is the one the routes report (its drain begins at SIGTERM); `metrics` the
     /// registry the request, connection and routes' own metrics are exposed from.
-    public init(
+    package init(
         configuration: ServerConfiguration, routes: Routes, readiness: Readiness = Readiness(),
         metrics: ServerMetrics = ServerMetrics(), logger: Logger
     ) {
@@ -70,7 +70,7 @@ public final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         defer { logger.info("stopped") }
         do {
             try await serveUntilDrained()

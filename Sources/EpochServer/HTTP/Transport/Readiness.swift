@@ -2,12 +2,12 @@ import Synchronization
 
 /// Whether the instance should receive new traffic: `/readyz` answers 503 from the moment a drain
 /// starts, so that Kubernetes and load balancers take it out of rotation while it still serves.
-public final class Readiness: Sendable {
+package final class Readiness: Sendable {
     private let draining = Atomic<Bool>(false)
 
-    public init() {}
+    package init() {}
 
-    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    package var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     func beginDrain() { draining.store(true, ordering: .relaxed) }
 }
