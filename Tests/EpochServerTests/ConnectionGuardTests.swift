@@ -22,7 +22,9 @@ import Testing
         try connection.send("st: t\r\nX-Slow: 1")  // more bytes do not move the deadline
         connection.loop.advanceTime(by: .milliseconds(1))
         #expect(!connection.channel.isActive)
-        #expect(try connection.received() == "")
+        // Never answered. (The decoder's "stream ended" 400 that follows the close is written to a
+        // closed channel: a socket would drop it; EmbeddedChannel keeps it.)
+        #expect(!Connection.bodies(try connection.received()).contains("/a"))
     }
 
     /// A request that completes in time cancels its deadline: the connection then lives on, well
