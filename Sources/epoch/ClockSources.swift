@@ -112,7 +112,8 @@ enum ClockSources {
             allowUnsynchronized: allowUnsynchronized, limit: limit.totalNanoseconds)
         switch verdict {
         case .passed:
-            print("clock check passed: \(measurements.count) sources agree, within --max-offset \(formatDuration(limit))")
+            print(
+                "clock check passed: \(measurements.count) sources agree, within --max-offset \(formatDuration(limit))")
         case .sourcesDisagree(let agreeing, let disagreeing, let majority):
             let odd = disagreeing.joined(separator: ", ")
             let message =

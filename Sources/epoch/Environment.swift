@@ -55,7 +55,9 @@ func resolvePort(_ flag: Int?, option: String, environment name: String, default
 
 /// The one validation style: `--option VALUE is invalid: it accepts ...`.
 func check<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>, option: String, accepts: String) throws {
-    guard range.contains(value) else { throw CommandFailure.usage("\(option) \(value) is invalid: it accepts \(accepts)") }
+    guard range.contains(value) else {
+        throw CommandFailure.usage("\(option) \(value) is invalid: it accepts \(accepts)")
+    }
 }
 
 let portAccepts = "a port 0-65535"

@@ -136,7 +136,8 @@ struct Serve: AsyncParsableCommand {
             Int($0)
         }
         try check(
-            configuration.maxConnections, in: 1...65536, option: "--max-connections", accepts: "a connection count 1-65536")
+            configuration.maxConnections, in: 1...65536, option: "--max-connections",
+            accepts: "a connection count 1-65536")
         // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/test_backpressure.py).
         configuration.backpressure = !testingWithoutBackpressure
         configuration.clockSkew = clockSkew?.duration ?? .zero

@@ -170,7 +170,8 @@ struct Check: AsyncParsableCommand {
                 exitCode: verdict.exitCode)
         case .beyondLimit(_, let excess):
             throw CommandFailure(
-                message: "clock check failed: |offset| + bound exceeds --max-offset \(limit) by \(OffsetReport.seconds(excess))",
+                message:
+                    "clock check failed: |offset| + bound exceeds --max-offset \(limit) by \(OffsetReport.seconds(excess))",
                 exitCode: verdict.exitCode)
         case .sourcesDisagree:
             preconditionFailure("one source always agrees with itself")

@@ -40,6 +40,6 @@ import Testing
         let agreeing = ClockCheck.judge(
             [interval("a", 0, 10), interval("b", 5, 10), interval("c", 8, 10)], unsynchronized: [],
             allowUnsynchronized: false, limit: 500 * ms)
-        #expect(agreeing == .passed(agreed: -2 * ms ... 10 * ms))
+        #expect(agreeing == .passed(agreed: -2 * ms...10 * ms))
     }
 }

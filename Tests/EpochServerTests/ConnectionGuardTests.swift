@@ -94,7 +94,8 @@ import Testing
     /// Request bytes over `maxRequestBytes` are answered 431 and the output side closed.
     @Test func aRequestOverTheSizeLimitIsAnswered431() throws {
         let connection = try Connection()
-        try connection.send("GET /a HTTP/1.1\r\nHost: t\r\nX: " + String(repeating: "x", count: Connection.maxRequestBytes))
+        try connection.send(
+            "GET /a HTTP/1.1\r\nHost: t\r\nX: " + String(repeating: "x", count: Connection.maxRequestBytes))
         #expect(try connection.received().hasPrefix("HTTP/1.1 431 "))
     }
 }

@@ -18,7 +18,8 @@ package enum ClockMetrics {
         /// alerts and dashboards translate by prefix.
         package static let server = Names(
             synchronized: (
-                "epoch_clock_sync_status", "1 when the kernel reports the clock synchronized (not TIME_ERROR, STA_UNSYNC clear)."
+                "epoch_clock_sync_status",
+                "1 when the kernel reports the clock synchronized (not TIME_ERROR, STA_UNSYNC clear)."
             ),
             maxError: ("epoch_clock_maxerror_seconds", "The kernel's maximum error of the clock (adjtimex maxerror)."),
             estimatedError: (

@@ -18,7 +18,8 @@ package final class RoughtimeKeyring: Sendable {
     /// (by an NTP daemon) does not put MIDP before MINT.
     static let backdateSeconds: UInt64 = 60
 
-    package init(longTermKey: Curve25519.Signing.PrivateKey, validity: Duration = .seconds(86_400), now: UInt64) throws {
+    package init(longTermKey: Curve25519.Signing.PrivateKey, validity: Duration = .seconds(86_400), now: UInt64) throws
+    {
         self.longTermKey = longTermKey
         self.validitySeconds = UInt64(max(2, validity.components.seconds))
         self.serverKeyHash = RoughtimeRequest.serverKeyHash(Array(longTermKey.publicKey.rawRepresentation))
