@@ -7,6 +7,9 @@ REV          ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH       ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 VENV         := $(CURDIR)/.venv
 PYTEST       := $(VENV)/bin/pytest
+# The e2e harness (Tests/e2e/harness) as a package for the bench/ scripts; pytest finds it by
+# Tests/e2e/pytest.ini.
+HARNESS_PYTHONPATH := PYTHONPATH=$(CURDIR)/Tests/e2e
 SWIFT        ?= swift
 # The served `rev` is baked in at build time; passing it explicitly also makes SwiftPM re-read
 # the manifest after a new commit (it caches the evaluated manifest otherwise).

@@ -15,8 +15,14 @@ let buildVersion = Context.environment["EPOCH_VERSION"].flatMap { $0.isEmpty ? n
 // unconditionally, and the release binary is a static Linux executable for a scratch image.
 let package = Package(
     name: "swift-microepoch",
+    // The executable is what ships. The two libraries are for a Swift service that checks its own
+    // clock at start-up, or keeps checking it: EpochClient measures a clock against epoch, Roughtime
+    // and NTP sources; EpochCore holds the maths, codecs and the rules (ClockCheck). Their `public`
+    // API is documented in their DocC catalogs. EpochServer is no product: its API is `package`.
     products: [
-        .executable(name: "epoch", targets: ["epoch"])
+        .executable(name: "epoch", targets: ["epoch"]),
+        .library(name: "EpochClient", targets: ["EpochClient"]),
+        .library(name: "EpochCore", targets: ["EpochCore"]),
     ],
     traits: [
         .trait(
@@ -56,6 +62,7 @@ let package = Package(
                 "EpochCore",
                 "CEpochAffinity",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -71,6 +78,7 @@ let package = Package(
             dependencies: [
                 "EpochCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
@@ -88,6 +96,7 @@ let package = Package(
                 "EpochServer",
                 "EpochClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -109,15 +118,45 @@ let package = Package(
         ),
         .testTarget(
             name: "EpochCoreTests", dependencies: ["EpochCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(
-            name: "EpochServerTests",
+        // The in-process servers and raw connections the server's and the client's tests share.
+        .target(
+            name: "EpochTestSupport",
             dependencies: [
                 "EpochServer",
-                "EpochClient",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/EpochTestSupport"
+        ),
+        .testTarget(
+            name: "EpochServerTests",
+            dependencies: [
+                "EpochCore",
+                "EpochServer",
+                "EpochClient",
+                "EpochTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "EpochClientTests",
+            dependencies: [
+                "EpochCore",
+                "EpochClient",
+                "EpochServer",
+                "EpochTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ]

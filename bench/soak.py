@@ -3,8 +3,9 @@
 10 s (VmRSS from /proc). Prints the series; fails when RSS grew more than --max-growth (10 %) from
 the first sample under load (at 10 s, warm) to the last, or when any request failed.
 
-The load is Tests/e2e/rollout_support.py's generator (asyncio, keep-alive, never retries a request
-that got an answer; counts non-2xx and connection errors) in its own process.
+The load is the e2e harness's generator (Tests/e2e/harness/load.py (asyncio, keep-alive, never retries a request
+that got an answer; counts non-2xx and connection errors)) in its own process. It imports the
+`harness` package: make runs it with PYTHONPATH=Tests/e2e (mk/reliability.mk).
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "Tests" / "e2e"))
-
-from rollout_support import LoadProcess  # noqa: E402
-from support import free_port, rss_kib, wait_for_http  # noqa: E402
+from harness.http import wait_for_http
+from harness.load import LoadProcess
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
+from harness.servers import rss_kib
 
 
 def main() -> int:

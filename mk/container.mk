@@ -45,5 +45,5 @@ hadolint: ## Lint the Dockerfile with hadolint (fails on warnings)
 	@$(HADOLINT) --failure-threshold warning Dockerfile
 
 container-test: hadolint image ## hadolint, then run the image: running, uid 65532, read-only, no caps, GET /, no shell, drains on stop
-	@echo "container-test: pytest Tests/e2e/test_container.py ($(IMAGE):$(REV), $(ENGINE))"
-	@$(image_env) $(PYTEST) -q Tests/e2e/test_container.py
+	@echo "container-test: pytest -m container Tests/e2e ($(IMAGE):$(REV), $(ENGINE))"
+	@$(image_env) $(PYTEST) -q -m container Tests/e2e

@@ -4,9 +4,6 @@
 K8S_DIR      := deploy/k8s
 K8S_OVERLAYS := staging production canary
 K8S_OUT      := $(CURDIR)/.build-k8s
-K8S_TESTS    := Tests/e2e/test_k8s.py Tests/e2e/test_deploy_path.py Tests/e2e/test_gateway.py \
-                Tests/e2e/test_k8s_watch_overlay.py \
-                Tests/e2e/test_admission_policy.py
 ENV          ?= staging
 CHECKOV      := $(CURDIR)/.venv-checkov/bin/checkov
 # The image `podman kube play` runs in k8s-test: the one `make image` builds.
@@ -53,6 +50,6 @@ k8s-test: image ## Lint, render, validate (1.30, 1.34), checkov the overlays; e2
 	@out=$$($(CHECKOV) --config-file $(K8S_DIR)/checkov.yaml $(foreach e,$(K8S_OVERLAYS),-f $(K8S_OUT)/$(e).yaml)) \
 	  || { echo "$$out"; exit 1; }; echo "$$out" | grep -v '^$$'; \
 	  grep -qE 'Passed checks: [1-9]' <<<"$$out" || { echo "k8s-test: checkov checked nothing" >&2; exit 1; }
-	@echo "k8s-test: pytest $(K8S_TESTS) (schemas, semantics, deploy path, Gateway API, admission CEL, podman kube play of $(K8S_PLAY_IMAGE))"
+	@echo "k8s-test: pytest -m k8s Tests/e2e (schemas, semantics, deploy path, Gateway API, admission CEL, podman kube play of $(K8S_PLAY_IMAGE))"
 	@KUBECTL='$(KUBECTL)' K8S_RENDERED='$(K8S_OUT)' K8S_PLAY_IMAGE='$(K8S_PLAY_IMAGE)' \
-	  $(PYTEST) -q $(K8S_TESTS)
+	  $(PYTEST) -q -m k8s Tests/e2e

@@ -1,6 +1,6 @@
 # Linters: GitHub Actions workflows, Travis, YAML, shell scripts and the Swift sources.
 # Everything comes from tools/apt/lint.txt, tools/pip/lint.txt and the Swift toolchain (`swift format`).
-.PHONY: lint lint-actions lint-yaml lint-shell lint-swift
+.PHONY: lint lint-actions lint-yaml lint-shell lint-swift lint-imports
 
 WORKFLOWS    := $(sort $(wildcard .github/workflows/*.yml .github/workflows/*.yaml))
 # Every file under scripts/ (and .ci/run) whose first line names sh or bash: a shebang, or the
@@ -12,7 +12,7 @@ SWIFT_LINT_PATHS := Sources Tests Package.swift
 
 TEST_TARGETS += lint
 
-lint: lint-actions lint-yaml lint-shell lint-swift ## Lint workflows (actionlint, JSON schema), YAML, shell scripts, Swift sources
+lint: lint-actions lint-yaml lint-shell lint-swift lint-imports ## Lint workflows (actionlint, JSON schema), YAML, shell scripts, Swift sources, Swift imports
 	@echo "lint: all linters passed"
 
 lint-actions: ## actionlint (with shellcheck on run: blocks); JSON schemas of the workflows, .travis.yml, dependabot.yml
@@ -40,3 +40,10 @@ lint-swift: ## swift format lint --strict with the committed .swift-format
 	@test -f .swift-format || { echo "lint-swift: .swift-format is missing" >&2; exit 1; }
 	@echo "lint-swift: $(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_LINT_PATHS)"
 	@$(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_LINT_PATHS)
+
+# SwiftPM lets a target import a module that only another target, or a dependency's dependency,
+# brought into the build: it compiles until the graph changes. The check makes every such import
+# an error; it runs with the debug build of the tests (incremental after swift-test).
+lint-imports: ## Every module a Swift target or test imports is a dependency it declares in Package.swift
+	@echo "lint-imports: $(SWIFT) build --build-tests --explicit-target-dependency-import-check=error"
+	@$(SWIFT) build --build-tests --explicit-target-dependency-import-check=error

@@ -27,5 +27,5 @@ monitoring-test: release ## promtool check/test rules (+ a broken-rule control t
 	  a = yaml.safe_load(open("$(PROM_RULES)"))["groups"]; \
 	  b = yaml.safe_load(open("deploy/k8s/watch/prometheusrule.yaml"))["spec"]["groups"]; \
 	  sys.exit(0 if a == b else "deploy/k8s/watch/prometheusrule.yaml differs from $(PROM_RULES)")'
-	@echo "monitoring-test: pytest Tests/e2e/test_metrics.py Tests/e2e/test_watch.py ($$(prometheus --version 2>&1 | head -1))"
-	@$(PYTEST) -q -s -rsxX Tests/e2e/test_metrics.py Tests/e2e/test_watch.py
+	@echo "monitoring-test: pytest -m monitoring Tests/e2e ($$(prometheus --version 2>&1 | head -1))"
+	@$(PYTEST) -q -s -rsxX -m monitoring Tests/e2e

@@ -7,5 +7,5 @@ TEST_TARGETS += ntp-test
 ntp-test: release ## chrony (chronyd -Q) and ntpdig measure our NTP server within 1 ms; zero transmit, length rule, refid, rate limit with KoD RATE
 	@command -v chronyd >/dev/null || [[ -x /usr/sbin/chronyd ]] \
 	  || { echo "ntp-test: chronyd is missing: run make deps (tools/apt/time.txt)" >&2; exit 1; }
-	@echo "ntp-test: pytest Tests/e2e/test_ntp.py ($$(/usr/sbin/chronyd -v | head -1), $(RELEASE_BIN))"
-	@$(PYTEST) -q -s -rsxX Tests/e2e/test_ntp.py Tests/e2e/test_ntp_clients.py
+	@echo "ntp-test: pytest -m ntp Tests/e2e ($$(/usr/sbin/chronyd -v | head -1), $(RELEASE_BIN))"
+	@$(PYTEST) -q -s -rsxX -m ntp Tests/e2e

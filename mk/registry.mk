@@ -19,5 +19,5 @@ registry-clean: ## registry-down, then delete the registry's state (images, pass
 	@$(registry_env) scripts/registry-clean
 
 registry-test: image ## Registry e2e: 401 without login, authenticated push, pull into a clean store (same digest), run it
-	@echo "registry-test: pytest Tests/e2e/test_registry.py ($(IMAGE):$(REV))"
-	@$(image_env) $(PYTEST) -q Tests/e2e/test_registry.py
+	@echo "registry-test: pytest -m registry Tests/e2e ($(IMAGE):$(REV))"
+	@$(image_env) $(PYTEST) -q -m registry Tests/e2e

@@ -6,8 +6,8 @@ TEST_TARGETS += release-pipeline-test
 
 release-pipeline-test: ## Run release.yml's deploy jobs per branch against fake kubectl/cosign; workflow policy; the registry's compose file
 	@command -v openssl >/dev/null || { echo "release-pipeline-test: openssl is missing (make deps installs it)" >&2; exit 1; }
-	@echo "release-pipeline-test: pytest Tests/e2e/test_release_pipeline.py Tests/e2e/test_registry_compose.py"
-	@$(PYTEST) -q Tests/e2e/test_release_pipeline.py Tests/e2e/test_registry_compose.py
+	@echo "release-pipeline-test: pytest -m release_pipeline Tests/e2e"
+	@$(PYTEST) -q -m release_pipeline Tests/e2e
 
 # CI's split of `make test` (.github/workflows/ci.yml): podman does not work inside a job container
 # on GitHub's cgroup-v2 runners (podman#24737), so the targets that run podman run on the runner

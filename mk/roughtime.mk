@@ -9,8 +9,8 @@ TEST_TARGETS += roughtime-test
 
 roughtime-test: release ## Our Roughtime server answers roughly's client (never while unsynchronized) and our client verifies roughly's server (versions 1 and 0x8000000c), with failing controls
 	@test -x $(ROUGHTIME_VENV)/bin/roughly || { echo "roughtime-test: $(ROUGHTIME_VENV)/bin/roughly is missing (make deps makes it)" >&2; exit 1; }
-	@echo "==> pytest Tests/e2e/test_roughtime.py test_roughtime_refusal.py test_k8s_roughtime.py: $(RELEASE_BIN) against roughly $$($(ROUGHTIME_VENV)/bin/pip show roughly 2>/dev/null | sed -n 's/^Version: //p')"
-	@$(PYTEST) -q Tests/e2e/test_roughtime.py Tests/e2e/test_roughtime_refusal.py Tests/e2e/test_k8s_roughtime.py
+	@echo "==> pytest -m roughtime Tests/e2e: $(RELEASE_BIN) against roughly $$($(ROUGHTIME_VENV)/bin/pip show roughly 2>/dev/null | sed -n 's/^Version: //p')"
+	@$(PYTEST) -q -m roughtime Tests/e2e
 
 bench-roughtime: release ## Roughtime on one pinned core: requests/s and signatures/s, one request at a time and in bursts -> out/bench-roughtime.md
-	@bench/roughtime
+	@$(HARNESS_PYTHONPATH) bench/roughtime

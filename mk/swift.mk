@@ -39,10 +39,10 @@ swift-test: ## Swift unit and in-process HTTP tests (swift test)
 	@echo "==> swift test"
 	@$(SWIFT) test
 
-e2e-test: release ## End-to-end tests of the release binary (pytest Tests/e2e/test_binary.py, test_sync.py)
+e2e-test: release ## End-to-end tests of the release binary: HTTP, command line, signals, sync and check (pytest -m binary)
 	@echo "==> swift build --product epoch (the default traits, TLS among them, for the https:// tests)"
 	@$(SWIFT) build --product epoch
-	@echo "==> pytest Tests/e2e/test_binary.py Tests/e2e/test_sync.py against $(RELEASE_BIN)"
-	@$(PYTEST) -q Tests/e2e/test_binary.py Tests/e2e/test_sync.py
+	@echo "==> pytest -m binary Tests/e2e against $(RELEASE_BIN)"
+	@$(PYTEST) -q -m binary Tests/e2e
 
 TEST_TARGETS += swift-test e2e-test

@@ -49,23 +49,14 @@ struct NTPArguments: ParsableArguments {
 
     /// The NTP server's configuration, or nil when NTP is off.
     func configuration(host: String, clockSkew: Duration) throws -> NTPServerConfiguration? {
-        let port = try resolve(ntpPort, environment: "EPOCH_NTP_PORT", accepts: "a port 0-65535") {
-            Int($0)
-        }
-        guard let port else { return nil }
-        guard (0...65535).contains(port) else {
-            throw CommandFailure.usage("--ntp-port \(port) is invalid: it accepts a port 0-65535")
+        guard let port = try resolvePort(ntpPort, option: "--ntp-port", environment: "EPOCH_NTP_PORT") else {
+            return nil
         }
         let stratum = try resolve(ntpStratum, environment: "EPOCH_NTP_STRATUM", default: 3, accepts: "a stratum 2-15") {
             Int($0)
         }
-        guard (2...15).contains(stratum) else {
-            throw CommandFailure.usage("--ntp-stratum \(stratum) is invalid: it accepts a stratum 2-15")
-        }
-        let serveUnsynchronized = try resolve(
-            ntpServeUnsynchronized ? true : nil, environment: "EPOCH_NTP_SERVE_UNSYNCHRONIZED", default: false,
-            accepts: "true or false"
-        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
+        try check(stratum, in: 2...15, option: "--ntp-stratum", accepts: "a stratum 2-15")
+        let serveUnsynchronized = try resolve(ntpServeUnsynchronized, environment: "EPOCH_NTP_SERVE_UNSYNCHRONIZED")
         var configuration = NTPServerConfiguration()
         configuration.host = host
         configuration.port = port

@@ -3,7 +3,6 @@ import EpochCore
 import EpochServer
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -86,11 +85,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "epoch")
         // One clock reading and one metrics registry per process, shared by every protocol.
         let clock = ClockState()
-        let metrics = ServerMetrics()
-        ProcessMetrics.register(on: metrics)
-        BuildInfoMetric.register(
-            in: metrics.registry, version: configuration.version, revision: configuration.revision,
-            swift: configuration.swiftVersion)
+        let metrics = ServiceRuntime.metrics(for: configuration)
         let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
         // ServiceGroup shuts services down last to first: HTTP drains first, and the UDP protocols
         // (listed before it) answer until it has.
@@ -108,20 +103,8 @@ struct Serve: AsyncParsableCommand {
         // Only once every option is known good: a bad one exits with its one line and nothing else.
         let reading = clock.discipline
         logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            ))
         do {
-            // Trapping before the group runs, so that no early SIGTERM goes uncounted.
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-            try await withThrowingDiscardingTaskGroup { tasks in
-                tasks.addTask { await exitOnSecondSignal(signals, logger: logger) }
-                try await group.run()
-                tasks.cancelAll()
-            }
+            try await ServiceRuntime.run(services, logger: logger)
         } catch let failure as NTPServer.BindFailure {
             throw CommandFailure(message: failure.description, exitCode: 1)
         } catch {
@@ -131,16 +114,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func makeConfiguration() throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
-        configuration.host = try resolve(
-            host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: IPAddressLiteral.accepts
-        ) { IPAddressLiteral.isValid($0) ? $0 : nil }
-        configuration.port = try resolve(port, environment: "EPOCH_PORT", default: 8080, accepts: "a port 0-65535") {
-            Int($0)
-        }
-        guard (0...65535).contains(configuration.port) else {
-            throw CommandFailure.usage("--port \(configuration.port) is invalid: it accepts a port 0-65535")
-        }
+        var configuration = try ServiceRuntime.configuration(
+            host: host, port: port, portEnvironment: "EPOCH_PORT", defaultPort: 8080)
         configuration.shutdownDelay = try duration(shutdownDelay, "EPOCH_SHUTDOWN_DELAY", default: .zero)
         configuration.idleTimeout = try duration(idleTimeout, "EPOCH_IDLE_TIMEOUT", default: configuration.idleTimeout)
         configuration.requestTimeout = try duration(
@@ -159,8 +134,8 @@ struct Serve: AsyncParsableCommand {
         ) {
             Int($0)
         }
-        if let threads = configuration.eventLoopThreads, !(1...256).contains(threads) {
-            throw CommandFailure.usage("--threads \(threads) is invalid: it accepts a thread count 1-256")
+        if let threads = configuration.eventLoopThreads {
+            try check(threads, in: 1...256, option: "--threads", accepts: "a thread count 1-256")
         }
         configuration.maxConnections = try resolve(
             maxConnections, environment: "EPOCH_MAX_CONNECTIONS", default: configuration.maxConnections,
@@ -168,21 +143,14 @@ struct Serve: AsyncParsableCommand {
         ) {
             Int($0)
         }
-        guard (1...65536).contains(configuration.maxConnections) else {
-            throw CommandFailure.usage(
-                "--max-connections \(configuration.maxConnections) is invalid: it accepts a connection count 1-65536")
-        }
+        try check(
+            configuration.maxConnections, in: 1...65536, option: "--max-connections",
+            accepts: "a connection count 1-65536")
         // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/test_backpressure.py).
         configuration.backpressure = !testingWithoutBackpressure
         configuration.clockSkew = clockSkew?.duration ?? .zero
         configuration.requireSynchronizedClock = try resolve(
-            requireSynchronizedClock ? true : nil, environment: "EPOCH_REQUIRE_SYNCHRONIZED_CLOCK", default: false,
-            accepts: "true or false"
-        ) { ["true": true, "1": true, "false": false, "0": false][$0.lowercased()] }
-        configuration.hostname = hostName()
-        configuration.revision = BuildInfo.revision
-        configuration.version = BuildInfo.version
-        configuration.swiftVersion = BuildInfo.swiftVersion
+            requireSynchronizedClock, environment: "EPOCH_REQUIRE_SYNCHRONIZED_CLOCK")
         return configuration
     }
 
@@ -190,19 +158,5 @@ struct Serve: AsyncParsableCommand {
         try resolve(
             flag?.duration, environment: name, default: fallback, accepts: DurationArgument.accepts,
             parse: parseDuration)
-    }
-}
-
-/// ServiceLifecycle turns the first SIGTERM/SIGINT into a graceful shutdown and ignores repeats
-/// (its cancellation signals may not overlap the graceful ones); an operator's second Ctrl-C, or
-/// a supervisor's second SIGTERM, means "now".
-private func exitOnSecondSignal(_ signals: UnixSignalsSequence, logger: Logger) async {
-    var received = 0
-    for await signal in signals {
-        received += 1
-        if received == 2 {
-            logger.warning("second \(signal): exiting at once")
-            exit(1)
-        }
     }
 }

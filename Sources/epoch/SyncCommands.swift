@@ -146,26 +146,35 @@ struct Check: AsyncParsableCommand {
             return
         }
         let result = try await sampling.measure()
-        let limit = maxOffset.duration.totalNanoseconds
         print(OffsetReport.sentence(result))
-        if let server = result.serverClock, !server.synchronized, !allowUnsynchronizedServer {
+        let source = result.url.description
+        let verdict = ClockCheck.judge(
+            [
+                OffsetInterval(
+                    source: source, offset: result.estimate.offset,
+                    bound: result.checkedBound(allowingUnsynchronized: allowUnsynchronizedServer))
+            ],
+            unsynchronized: result.serverClock?.synchronized == false ? [source] : [],
+            allowUnsynchronized: allowUnsynchronizedServer, limit: maxOffset.duration.totalNanoseconds)
+        let limit = formatDuration(maxOffset.duration)
+        switch verdict {
+        case .passed:
+            let reference =
+                result.serverClock?.synchronized == false ? " of the server's clock, which is unsynchronized" : ""
+            print("clock check passed: within --max-offset \(limit)\(reference)")
+        case .unsynchronized:
             throw CommandFailure(
                 message:
-                    "clock check failed: the server's clock is \(server.summary), so its time cannot be trusted "
-                    + "(--allow-unsynchronized-server compares with it anyway)",
-                exitCode: 1)
-        }
-        let bound = result.checkedBound(allowingUnsynchronized: allowUnsynchronizedServer)
-        let excess = abs(result.estimate.offset) + bound - limit
-        if excess > 0 {
+                    "clock check failed: the server's clock is \(result.serverClock!.summary), so its time cannot be "
+                    + "trusted (--allow-unsynchronized-server compares with it anyway)",
+                exitCode: verdict.exitCode)
+        case .beyondLimit(_, let excess):
             throw CommandFailure(
                 message:
-                    "clock check failed: |offset| + bound exceeds --max-offset \(formatDuration(maxOffset.duration)) "
-                    + "by \(OffsetReport.seconds(excess))",
-                exitCode: 1)
+                    "clock check failed: |offset| + bound exceeds --max-offset \(limit) by \(OffsetReport.seconds(excess))",
+                exitCode: verdict.exitCode)
+        case .sourcesDisagree:
+            preconditionFailure("one source always agrees with itself")
         }
-        let reference =
-            result.serverClock?.synchronized == false ? " of the server's clock, which is unsynchronized" : ""
-        print("clock check passed: within --max-offset \(formatDuration(maxOffset.duration))\(reference)")
     }
 }

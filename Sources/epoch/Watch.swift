@@ -22,7 +22,7 @@ struct Watch: AsyncParsableCommand {
             header), or a roughtime://HOST:PORT server with its --public-key (one per such source, in order). /metrics carries per-source offset, \
             error bound, up/down and last success, whether the sources agree (Marzullo), and the node \
             kernel's clock discipline (adjtimex, read-only: no privileges needed). A failed measurement \
-            is a counter and one log line, never an exit. SIGTERM stops it.
+            is a counter and one log line, never an exit. SIGTERM or SIGINT stops it; a second one exits at once.
             """
     )
 
@@ -69,45 +69,26 @@ struct Watch: AsyncParsableCommand {
         guard interval > .zero else { throw CommandFailure.usage("--interval must be a positive duration") }
         guard (1...100).contains(samples) else { throw CommandFailure.usage("--samples must be 1-100") }
         guard timeout.duration > .zero else { throw CommandFailure.usage("--timeout must be a positive duration") }
-        var http = ServerConfiguration()
-        http.host = try resolve(
-            host, environment: "EPOCH_HOST", default: "0.0.0.0", accepts: IPAddressLiteral.accepts
-        ) { IPAddressLiteral.isValid($0) ? $0 : nil }
-        http.port = try resolve(port, environment: "EPOCH_WATCH_PORT", default: 9471, accepts: "a port 0-65535") {
-            Int($0)
-        }
-        guard (0...65535).contains(http.port) else {
-            throw CommandFailure.usage("--port \(http.port) is invalid: it accepts a port 0-65535")
-        }
-        http.revision = BuildInfo.revision
-        http.version = BuildInfo.version
-        http.swiftVersion = BuildInfo.swiftVersion
-        http.hostname = hostName()
+        var http = try ServiceRuntime.configuration(
+            host: host, port: port, portEnvironment: "EPOCH_WATCH_PORT", defaultPort: 9471)
         http.eventLoopThreads = 1  // a scrape every few seconds and a probe: one loop is plenty
         let watched = try makeSources()
         try logging.bootstrap()
         let logger = Logger(label: "epoch-watch")
 
-        let metrics = ServerMetrics()
-        ProcessMetrics.register(on: metrics)
-        BuildInfoMetric.register(
-            in: metrics.registry, version: http.version, revision: http.revision, swift: http.swiftVersion)
+        let metrics = ServiceRuntime.metrics(for: http)
         let watchMetrics = WatchMetrics(registry: metrics.registry)
         let kernel = KernelClockDiscipline()
-        metrics.onScrape { watchMetrics.recordKernel(kernel.read()) }
+        ClockMetrics.register(names: .watch, with: metrics) { kernel.read() }
         let watch = ClockWatch(
             sources: watched.map(\.source),
             kinds: Dictionary(uniqueKeysWithValues: watched.map { ($0.source.name, $0.kind) }),
-            interval: interval, discipline: kernel, metrics: watchMetrics, logger: logger,
+            interval: interval, metrics: watchMetrics, logger: logger,
             allowUnsynchronizedSources: allowUnsynchronizedSources)
         let server = HTTPServer(
             configuration: http, routes: WatchRoutes(watch: watch, metrics: metrics), metrics: metrics, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: watch), .init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await group.run()
+            try await ServiceRuntime.run([.init(service: watch), .init(service: server)], logger: logger)
         } catch {
             throw CommandFailure(message: "cannot serve on \(http.host):\(http.port): \(error)", exitCode: 1)
         }
@@ -116,7 +97,7 @@ struct Watch: AsyncParsableCommand {
     /// The sources from the arguments, else from EPOCH_WATCH_SOURCES; each URL once.
     private func makeSources() throws -> [(source: any ClockSource, kind: SourceKind)] {
         var given = sources
-        if given.isEmpty, let listed = getenv("EPOCH_WATCH_SOURCES").map({ String(cString: $0) }) {
+        if given.isEmpty, let listed = environmentValue("EPOCH_WATCH_SOURCES") {
             given = listed.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         }
         guard !given.isEmpty else {

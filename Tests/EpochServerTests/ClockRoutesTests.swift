@@ -1,4 +1,5 @@
 import EpochCore
+import EpochTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle

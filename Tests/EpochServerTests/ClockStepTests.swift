@@ -1,4 +1,5 @@
 import EpochCore
+import EpochTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -24,8 +25,8 @@ struct ManuallyClockedEpoch: HTTPRoutes {
     let clock: ManualClock
 
     func now() -> UnixNanoseconds { clock.now }
-    func response(to request: HTTPRequestSummary<Route>) -> Response { application.response(to: request) }
-    func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool { application.isCachedPerSecond(request) }
+    func response(to request: HTTPRequestSummary<EpochRoute>) -> Response { application.response(to: request) }
+    func isCachedPerSecond(_ request: HTTPRequestSummary<EpochRoute>) -> Bool { application.isCachedPerSecond(request) }
 }
 
 /// Runs `routes` on a real `HTTPServer` on a loopback port for the duration of `body`.

@@ -1,3 +1,4 @@
+import EpochTestSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,5 +1,6 @@
 import EpochCore
 import EpochServer
+import EpochTestSupport
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,6 +1,7 @@
 import Crypto
 import EpochClient
 import EpochCore
+import EpochTestSupport
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,3 +1,4 @@
+import EpochTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,5 @@
 """Shared fixtures for the end-to-end tests: the real release binary and processes that are always
-stopped, whatever the test did. The helper functions are support.py's, re-exported here."""
+stopped, whatever the test did. Tests import helpers from the `harness` package, never from here."""
 from __future__ import annotations
 
 import os
@@ -8,10 +8,22 @@ from pathlib import Path
 
 import pytest
 
-# The helpers live in support.py; test files import them from here as well.
-from support import (  # noqa: F401  (re-exported)
-    EPOCH_JSON_RE, REPO_ROOT, EpochProcess, free_port, git_short_rev, http_get, parse_json, wait_for_http,
-)
+from harness.paths import REPO_ROOT
+from harness.servers import EpochProcess
+
+
+# The make targets select tests by these markers (pytest.ini lists them with their targets).
+TARGET_MARKERS = ("binary", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
+                  "release_pipeline", "rollout", "fuzz", "backpressure")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test carries exactly one make target's marker: without one, no make target would ever
+    run it; with two, two targets would."""
+    for item in items:
+        marks = [m for m in TARGET_MARKERS if item.get_closest_marker(m)]
+        if len(marks) != 1:
+            raise pytest.UsageError(f"{item.nodeid}: want one make-target marker of {TARGET_MARKERS}, found {marks}")
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from support import make_ca_pem
+from harness.certificates import make_ca_pem
 
 
 def load_workflow(path: Path) -> dict:

@@ -11,7 +11,6 @@ public final class ClockWatch: Service, Sendable {
     public let sources: [any ClockSource]
     public let interval: Duration
     private let kinds: [String: SourceKind]
-    private let discipline: any ClockDisciplineSource
     private let metrics: WatchMetrics
     private let logger: Logger
     private let allowUnsynchronizedSources: Bool
@@ -30,7 +29,7 @@ public final class ClockWatch: Service, Sendable {
     /// undisciplined kernel reports 16 s, which would fire every TOTP alert).
     public init(
         sources: [any ClockSource], kinds: [String: SourceKind], interval: Duration,
-        discipline: any ClockDisciplineSource, metrics: WatchMetrics, logger: Logger,
+        metrics: WatchMetrics, logger: Logger,
         allowUnsynchronizedSources: Bool = false, backoffCap: Duration = roughtimeBackoffCap,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
@@ -44,7 +43,6 @@ public final class ClockWatch: Service, Sendable {
         self.sources = sources
         self.kinds = kinds
         self.interval = interval
-        self.discipline = discipline
         self.metrics = metrics
         self.logger = logger
         for source in sources { metrics.declare(source: source.name, kind: kinds[source.name] ?? .httpSync) }
@@ -78,7 +76,6 @@ public final class ClockWatch: Service, Sendable {
     /// One round: every source measured concurrently, then the agreement of those that answered.
     @discardableResult
     public func measureOnce() async -> SourceAgreement {
-        metrics.recordKernel(discipline.read())
         let roundStart = now()
         let due = Set(
             backoffs.withLockedValue { table in

@@ -12,10 +12,6 @@ public final class WatchMetrics: Sendable {
     private let measuredSources: Gauge
     private let agreeingSources: Gauge
     private let disagreeingSources: Gauge
-    private let kernelSynchronized: Gauge
-    private let kernelMaxError: Gauge
-    private let kernelEstimatedError: Gauge
-    private let kernelState: Gauge
 
     struct SourceSeries: Sendable {
         let offset: Gauge
@@ -53,25 +49,6 @@ public final class WatchMetrics: Sendable {
             descriptor: .init(
                 metricName: "epoch_watch_sources_disagreeing", unitName: "",
                 helpText: "Measured sources not in a majority group (all of them on a tie), last round."))
-        kernelSynchronized = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_synchronized", unitName: "",
-                helpText:
-                    "1 when the node's kernel clock is synchronized: adjtimex readable, maxerror below its 16 s cap."
-            ))
-        kernelMaxError = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_max_error_seconds", unitName: "",
-                helpText: "The node kernel's maximum error of CLOCK_REALTIME."))
-        kernelEstimatedError = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_estimated_error_seconds", unitName: "",
-                helpText: "The node kernel's estimated error of CLOCK_REALTIME."))
-        kernelState = registry.makeGauge(
-            descriptor: .init(
-                metricName: "epoch_watch_kernel_clock_state", unitName: "",
-                helpText: "adjtimex's clock state: 0 TIME_OK, 1 INS, 2 DEL, 3 OOP, 4 WAIT, 5 TIME_ERROR; -1 unreadable."
-            ))
     }
 
     /// Creates a source's series at start-up, so that they exist (down, never succeeded) before
@@ -177,13 +154,5 @@ public final class WatchMetrics: Sendable {
         for source in all {
             series(source: source, kind: kinds[source] ?? .httpSync).agrees.set(to: trusted.contains(source) ? 1 : 0)
         }
-    }
-
-    /// The node's kernel clock discipline; the command also calls this at every scrape.
-    public func recordKernel(_ discipline: ClockDiscipline) {
-        kernelSynchronized.set(to: discipline.isSynchronized ? 1 : 0)
-        kernelMaxError.set(to: Double(discipline.maxErrorNanoseconds) / 1e9)
-        kernelEstimatedError.set(to: Double(discipline.estimatedErrorNanoseconds) / 1e9)
-        kernelState.set(to: Double(discipline.state?.rawValue ?? -1))
     }
 }

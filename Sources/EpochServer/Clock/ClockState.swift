@@ -10,19 +10,19 @@ import NIOCore
 /// after the reading is a second old, never per request. What readers get is the reading aged to
 /// the moment they ask (`ClockDiscipline.aged(by:)`): the kernel's maxerror grows 500 µs/s, so a
 /// bound served from a reading up to a second old adds that age rather than understating it.
-public final class ClockState: Sendable {
+package final class ClockState: Sendable {
     private let source: any ClockDisciplineSource
     private let refreshInterval: Int64
     private let cached: NIOLockedValueBox<(reading: ClockDiscipline, readAt: NIODeadline)>
 
-    public init(source: any ClockDisciplineSource = KernelClockDiscipline(), refreshInterval: Duration = .seconds(1)) {
+    package init(source: any ClockDisciplineSource = KernelClockDiscipline(), refreshInterval: Duration = .seconds(1)) {
         self.source = source
         self.refreshInterval = refreshInterval.totalNanoseconds
         self.cached = NIOLockedValueBox((source.read(), .now()))
     }
 
     /// The latest reading, at most `refreshInterval` old, with its maxerror grown by its age.
-    public var discipline: ClockDiscipline {
+    package var discipline: ClockDiscipline {
         let now = NIODeadline.now()
         let (reading, age) = cached.withLockedValue { entry in
             if (now - entry.readAt).nanoseconds >= refreshInterval {

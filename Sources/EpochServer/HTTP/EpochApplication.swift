@@ -4,7 +4,7 @@ import NIOHTTP1
 
 /// What answers requests, independent of connections: routing and the payload of each route.
 /// Immutable and shared by every connection; `HTTPServer` runs it.
-public struct EpochApplication: HTTPRoutes {
+package struct EpochApplication: HTTPRoutes {
     let configuration: ServerConfiguration
     let clock: WallClock
     let readiness: Readiness
@@ -22,14 +22,14 @@ public struct EpochApplication: HTTPRoutes {
         self.clockState = clockState
     }
 
-    public func now() -> UnixNanoseconds { clock.now() }
+    package func now() -> UnixNanoseconds { clock.now() }
 
-    public func response(to request: HTTPRequestSummary<Route>) -> Response {
+    package func response(to request: HTTPRequestSummary<EpochRoute>) -> Response {
         response(route: request.route, method: request.method, query: request.query, receivedAt: request.receivedAt)
     }
 
     /// `GET /` and `HEAD /` in seconds: the same bytes all second long.
-    public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool {
+    package func isCachedPerSecond(_ request: HTTPRequestSummary<EpochRoute>) -> Bool {
         request.route == .epoch && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
     }
 

@@ -3,19 +3,19 @@ import NIOCore
 import ServiceLifecycle
 
 /// `epoch serve`'s HTTP server: `HTTPServer` with the epoch routes (`EpochApplication`).
-public final class EpochHTTPServer: Service, Sendable {
-    public let http: HTTPServer<EpochApplication>
+package final class EpochHTTPServer: Service, Sendable {
+    package let http: HTTPServer<EpochApplication>
 
-    public var configuration: ServerConfiguration { http.configuration }
-    public var readiness: Readiness { http.readiness }
-    public var metrics: ServerMetrics { http.metrics }
+    package var configuration: ServerConfiguration { http.configuration }
+    package var readiness: Readiness { http.readiness }
+    package var metrics: ServerMetrics { http.metrics }
     /// The address the server listens on, once it does (port 0 in the configuration picks one).
-    public var boundAddress: EventLoopFuture<SocketAddress> { http.boundAddress }
+    package var boundAddress: EventLoopFuture<SocketAddress> { http.boundAddress }
     /// The clock discipline this process serves; the one instance Serve.swift also gives the other protocols.
-    public let clock: ClockState
+    package let clock: ClockState
 
     /// `clock` is the process's one `ClockState`, shared with the other protocols' servers.
-    public init(
+    package init(
         configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
         clock: ClockState = ClockState()
     ) {
@@ -25,11 +25,11 @@ public final class EpochHTTPServer: Service, Sendable {
         let application = EpochApplication(
             configuration: configuration, readiness: readiness, metrics: metrics, clockState: clock)
         metrics.countRequests(
-            toRoute: Route.epoch.metricLabel, as: "epoch_request_count",
+            toRoute: EpochRoute.epoch.metricLabel, as: "epoch_request_count",
             help: "Requests to /, any method and status (go-microepoch's counter, kept by name).")
         self.http = HTTPServer(
             configuration: configuration, routes: application, readiness: readiness, metrics: metrics, logger: logger)
     }
 
-    public func run() async throws { try await http.run() }
+    package func run() async throws { try await http.run() }
 }

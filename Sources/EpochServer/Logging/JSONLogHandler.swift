@@ -14,24 +14,24 @@ import Musl
 /// Hand-rendered rather than through JSONEncoder (full Foundation) or a logging backend package:
 /// the mirror offers none for swift-log's JSON, and every value here is a string, an array or a
 /// dictionary of them, escaped by the same `jsonStringLiteral` the HTTP payloads use.
-public struct JSONLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
+package struct JSONLogHandler: LogHandler {
+    package var logLevel: Logger.Level = .info
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let clock = WallClock()
 
-    public init(label: String, level: Logger.Level) {
+    package init(label: String, level: Logger.Level) {
         self.label = label
         self.logLevel = level
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
@@ -42,7 +42,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// One log line without its newline; keys in a fixed order, metadata keys sorted.
-    public static func render(
+    package static func render(
         time: UnixNanoseconds, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
     ) -> String {
         var line = "{\"time\":\"\(rfc3339(unixNanoseconds: time))\",\"level\":\"\(level.rawValue)\","

@@ -2,8 +2,8 @@ import Prometheus
 
 /// `epoch_build_info{version,rev,swift} 1`: the info-metric convention (as `go_build_info` and
 /// kube-state-metrics do), so that a query can join any series with the build that produced it.
-public enum BuildInfoMetric {
-    public static func register(
+package enum BuildInfoMetric {
+    package static func register(
         in registry: PrometheusCollectorRegistry, version: String, revision: String, swift: String
     ) {
         registry.makeGauge(

@@ -10,7 +10,7 @@ import Musl
 /// The process collector's standard series (the names and units of Prometheus' client
 /// libraries: `process_cpu_seconds_total`, `process_resident_memory_bytes`, …), read from /proc at
 /// every scrape rather than on a timer, so they cost nothing between scrapes.
-public final class ProcessMetrics: Sendable {
+package final class ProcessMetrics: Sendable {
     private let cpu: Counter
     private let resident: Gauge
     private let virtual: Gauge
@@ -22,14 +22,14 @@ public final class ProcessMetrics: Sendable {
 
     /// Registers the series and a scrape hook that refreshes them.
     @discardableResult
-    public static func register(on metrics: ServerMetrics) -> ProcessMetrics {
+    package static func register(on metrics: ServerMetrics) -> ProcessMetrics {
         let process = ProcessMetrics(registry: metrics.registry)
         metrics.onScrape { process.refresh() }
         return process
     }
 
     /// Registers the series in `registry`; call `refresh()` before each rendering.
-    public init(registry: PrometheusCollectorRegistry) {
+    package init(registry: PrometheusCollectorRegistry) {
         cpu = registry.makeCounter(
             descriptor: .init(
                 metricName: "process_cpu_seconds_total", unitName: "",
@@ -58,7 +58,7 @@ public final class ProcessMetrics: Sendable {
 
     /// Reads /proc/self/stat, /proc/self/fd and RLIMIT_NOFILE into the series. A read that fails
     /// (no /proc) leaves the last values in place rather than failing the scrape.
-    public func refresh() {
+    package func refresh() {
         if let stat = Self.readStat() {
             let seconds = (stat.userTicks + stat.systemTicks) / ticksPerSecond
             // A Prometheus counter only goes up: add what the kernel counted since the last scrape.

@@ -12,24 +12,24 @@ import Musl
 
 /// The NTP server (`epoch serve --ntp-port`) as a swift-service-lifecycle `Service`, run in the
 /// same ServiceGroup as the HTTP server: a graceful shutdown closes its socket, cancellation too.
-public final class NTPServer: Service, Sendable {
-    public let configuration: NTPServerConfiguration
+package final class NTPServer: Service, Sendable {
+    package let configuration: NTPServerConfiguration
     private let clock: ClockState
     private let metrics: NTPMetrics
     private let logger: Logger
     private let loop = DatagramServiceLoop()
 
     /// The address the server listens on, once it does.
-    public var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
+    package var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
 
-    public init(configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger) {
+    package init(configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
         self.clock = clock
         self.metrics = NTPMetrics(registry: metrics.registry)
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         do {
             try await loop.serve(bind: bind) { channel in
                 logger.info(
@@ -67,8 +67,8 @@ public final class NTPServer: Service, Sendable {
     }
 
     /// The NTP socket could not be bound, in one line.
-    public struct BindFailure: Error, CustomStringConvertible {
-        public let description: String
+    package struct BindFailure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// CLOCK_REALTIME's resolution, for the precision field.

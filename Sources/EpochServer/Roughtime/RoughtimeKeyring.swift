@@ -5,20 +5,21 @@ import NIOConcurrencyHelpers
 /// The long-term key and the current delegation to an online key. A new online key is made and
 /// delegated once the current one has used half its validity, so a reply is never signed by a key
 /// near MAXT; the swap is one assignment under the lock, and no request waits for it or is dropped.
-public final class RoughtimeKeyring: Sendable {
+package final class RoughtimeKeyring: Sendable {
     private let longTermKey: Curve25519.Signing.PrivateKey
     private let validitySeconds: UInt64
     private let current: NIOLockedValueBox<RoughtimeDelegation>
 
     /// SRV for this server: requests that carry another server's are refused.
-    public let serverKeyHash: [UInt8]
-    public var publicKey: Curve25519.Signing.PublicKey { longTermKey.publicKey }
+    package let serverKeyHash: [UInt8]
+    package var publicKey: Curve25519.Signing.PublicKey { longTermKey.publicKey }
 
     /// MINT lies this far before the delegation is made, so that a clock stepped back a little
     /// (by an NTP daemon) does not put MIDP before MINT.
     static let backdateSeconds: UInt64 = 60
 
-    public init(longTermKey: Curve25519.Signing.PrivateKey, validity: Duration = .seconds(86_400), now: UInt64) throws {
+    package init(longTermKey: Curve25519.Signing.PrivateKey, validity: Duration = .seconds(86_400), now: UInt64) throws
+    {
         self.longTermKey = longTermKey
         self.validitySeconds = UInt64(max(2, validity.components.seconds))
         self.serverKeyHash = RoughtimeRequest.serverKeyHash(Array(longTermKey.publicKey.rawRepresentation))
@@ -28,7 +29,7 @@ public final class RoughtimeKeyring: Sendable {
 
     /// The delegation to sign with at `now` (Unix seconds), re-delegating first when it is due.
     /// `renewed` reports a re-delegation (for the log and the metric).
-    public func delegation(now: UInt64, renewed: (() -> Void)? = nil) throws -> RoughtimeDelegation {
+    package func delegation(now: UInt64, renewed: (() -> Void)? = nil) throws -> RoughtimeDelegation {
         let existing = current.withLockedValue { $0 }
         let renewAt = existing.mint + Self.backdateSeconds + validitySeconds / 2
         guard now >= renewAt || now < existing.mint else { return existing }

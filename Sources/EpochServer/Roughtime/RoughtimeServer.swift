@@ -10,8 +10,8 @@ import ServiceLifecycle
 /// It belongs in the same ServiceGroup as the HTTP server, listed before it: the group shuts
 /// services down in reverse order, so Roughtime keeps answering through HTTP's whole drain
 /// (`--shutdown-delay` included) and closes when HTTP has finished.
-public final class RoughtimeServer: Service, Sendable {
-    public let keyring: RoughtimeKeyring
+package final class RoughtimeServer: Service, Sendable {
+    package let keyring: RoughtimeKeyring
     private let host: String
     private let port: Int
     private let clock: ClockState
@@ -24,9 +24,9 @@ public final class RoughtimeServer: Service, Sendable {
     private let serveUnsynchronized: Bool
 
     /// The address the server listens on, once it does (port 0 picks one).
-    public var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
+    package var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
 
-    public init(
+    package init(
         host: String, port: Int, longTermKey: Curve25519.Signing.PrivateKey, clock: ClockState,
         metrics: ServerMetrics, logger: Logger, clockSkew: Duration = .zero,
         delegationValidity: Duration = .seconds(86_400), maxBatch: Int = 64, serveUnsynchronized: Bool = false
@@ -43,7 +43,7 @@ public final class RoughtimeServer: Service, Sendable {
         self.keyring = try RoughtimeKeyring(longTermKey: longTermKey, validity: delegationValidity, now: now)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         defer { logger.info("roughtime stopped") }
         try await loop.serve(bind: bind) { channel in
             logger.info(

@@ -1,0 +1,331 @@
+"""Hostile input against the release binary (docs/reliability.md): a seeded corpus of malformed and
+adversarial requests (fuzz_support.py), slowloris and half-open connections, and a flood of idle
+connections. The server must stay up, answer every complete request with a well-formed response
+(4xx for bad input), close what never completes, keep its memory, and keep answering GET /.
+
+FUZZ_SEED and FUZZ_CASES override the corpus (a failure prints the seed and the case's bytes)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import socket
+import struct
+import time
+
+import pytest
+
+from harness.fuzz import GOOD, Case, Outcome, by_class, describe, generate, judge, run_cases, summarize
+from harness.http import EPOCH_JSON_RE, http_get, parse_responses
+from harness.servers import EpochProcess, rss_kib
+
+pytestmark = pytest.mark.fuzz  # make fuzz-test
+
+SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
+CASES = int(os.environ.get("FUZZ_CASES", "12000"))
+REQUEST_TIMEOUT = 2.0  # --request-timeout of the server under test
+IDLE_TIMEOUT = 4.0  # --idle-timeout: half-open connections that never send are closed by it
+FLOOD = 1500
+
+
+def assert_serves(server: EpochProcess) -> None:
+    assert server.process.poll() is None, f"the server died:\n{server.output()[-3000:]}"
+    status, headers, body = http_get(server.url + "/")
+    assert status == 200 and EPOCH_JSON_RE.match(body.decode()), (status, body)
+    assert http_get(server.url + "/healthz")[0] == 200
+
+
+def assert_no_crash_output(server: EpochProcess) -> None:
+    output = server.output()
+    for marker in ("Fatal error", "fatal error", "Illegal instruction", "Segmentation fault", "Current stack trace",
+                   "precondition", "assertion"):
+        assert marker not in output, f"server output mentions {marker!r}:\n{output[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def server(release_binary):
+    process = EpochProcess(release_binary, "--request-timeout", f"{REQUEST_TIMEOUT:g}s",
+                           "--idle-timeout", f"{IDLE_TIMEOUT:g}s", "--threads", "2").wait_ready()
+    for _ in range(200):  # warm up: the idle RSS is that of a server that has served
+        assert http_get(process.url + "/")[0] == 200
+    time.sleep(0.5)
+    process.idle_rss_kib = rss_kib(process.process.pid)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus(server) -> list[Outcome]:
+    cases = generate(SEED, CASES)
+    started = time.monotonic()
+    outcomes = asyncio.run(run_cases(cases, server.port))
+    summary = summarize(outcomes)
+    summary.update(seed=SEED, seconds=round(time.monotonic() - started, 1))
+    print(f"\n=== fuzz corpus ===\n{json.dumps(summary, indent=1)}")
+    print("=== per class: cases (malformed / valid / either) and what each kind got ===")
+    for category, row in by_class(outcomes).items():
+        print(f"{category:19} {row['cases']:5} ({row['malformed']} / {row['valid']} / {row['either']}): "
+              + "; ".join(f"{kind} -> {got}" for kind, got in row["got"].items()))
+    return outcomes
+
+
+def test_the_checker_rejects_broken_answers():
+    """The oracle itself: a response after `connection: close`, an unframed response, a 5xx, a
+    missing answer and a 200 to garbage must each be reported."""
+    good = (b'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}')
+    bad_request = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    complete = Case(0, "t", b"x", True, frozenset({400}))
+    cases = {
+        "more followed": (complete, bad_request + bad_request, "eof"),
+        "unframed": (complete, b"HTTP/1.1 400 Bad Request\r\n\r\n", "eof"),
+        "server error": (Case(0, "t", b"x", True, frozenset({400, 500})), b"HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\n", "eof"),
+        "no response": (complete, b"", "eof"),
+        "first status 200": (complete, good, "eof"),
+        "still open": (complete, bad_request, "timeout"),
+        "incomplete": (Case(0, "t", b"x", False, frozenset({400})), good, "eof"),
+    }
+    for expected, (case, received, ending) in cases.items():
+        outcome = Outcome(case, ending=ending)
+        judge(outcome, received)
+        assert any(expected in problem for problem in outcome.problems), (expected, outcome.problems)
+    ok = Outcome(complete, ending="eof")
+    judge(ok, bad_request)
+    assert ok.problems == []
+    assert len(parse_responses(good * 3, ["GET"])[0]) == 3
+    # A malformed case answered 200 is caught, even where the status set would allow it.
+    garbage = Outcome(Case(0, "t", GOOD + b"\x00", True, frozenset({200}), max_responses=2, valid_prefix=1), ending="eof")
+    judge(garbage, good + good)
+    assert any("200 to malformed bytes" in problem for problem in garbage.problems), garbage.problems
+
+
+def test_every_complete_request_gets_a_well_formed_answer(corpus):
+    assert len(corpus) >= 10_000
+    failed = [outcome for outcome in corpus if outcome.problems]
+    assert not failed, f"{len(failed)} of {len(corpus)} cases failed (FUZZ_SEED={SEED}); first ones:\n" + "\n".join(
+        describe(outcome) for outcome in failed[:10])
+    # The corpus did exercise both sides: valid requests were answered 200, bad ones 4xx.
+    statuses = {response.status for outcome in corpus for response in outcome.responses}
+    assert 200 in statuses and 400 in statuses
+
+
+def test_per_class_malformed_gets_4xx_or_close_and_valid_gets_200(corpus):
+    """Class by class, what the report above counts: every malformed input got a 4xx or a close,
+    every valid one a 200 (and the corpus holds both kinds)."""
+    report = by_class(corpus)
+    for category, row in report.items():
+        for answer in row["got"].get("malformed", {}):
+            assert answer.startswith("closed") or all(part.startswith("4") for part in answer.rstrip("+.").split("+")), (
+                category, answer)
+        assert set(row["got"].get("valid", {})) <= {"all 200"}, (category, row["got"]["valid"])
+    assert sum(row["malformed"] for row in report.values()) > 0.7 * len(corpus)
+    assert sum(row["valid"] for row in report.values()) > 0.05 * len(corpus)
+
+
+def test_the_server_survives_the_corpus_with_its_memory(server, corpus):
+    assert_serves(server)
+    assert_no_crash_output(server)
+    time.sleep(IDLE_TIMEOUT + 1)  # let every leftover connection time out
+    after = rss_kib(server.process.pid)
+    print(f"\nRSS: idle {server.idle_rss_kib} KiB, after {len(corpus)} hostile cases {after} KiB "
+          f"({after / server.idle_rss_kib:.2f}x)")
+    assert after <= 2 * server.idle_rss_kib
+
+
+def test_slowloris_and_half_open_connections_are_closed(server, corpus):
+    """Three kinds of connections that never finish a request: a slowloris trickling a header byte
+    every 0.2 s, one that sends part of a head and goes silent, one that sends nothing. The server
+    must close every one of them itself (request timeout, idle timeout) and meanwhile answer GET /."""
+    per_kind = 60
+    bound = 5 * (REQUEST_TIMEOUT + IDLE_TIMEOUT)  # only a bound for a test that must end
+
+    async def connection(kind: str) -> str:
+        started = time.monotonic()
+        ending = await hang_on(kind)
+        closed_after[kind].append(time.monotonic() - started)
+        return ending
+
+    closed_after: dict[str, list[float]] = {"slowloris": [], "partial": [], "silent": []}
+
+    async def hang_on(kind: str) -> str:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, ("127.0.0.1", server.port))
+            if kind == "partial":
+                await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            trickle = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Loris: 1\r\n" * 10_000
+            deadline = time.monotonic() + bound
+            position = 0
+            while time.monotonic() < deadline:
+                if kind == "slowloris":
+                    try:
+                        await loop.sock_sendall(sock, trickle[position:position + 1])
+                    except OSError:
+                        return "closed"
+                    position += 1
+                try:
+                    data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 0.2)
+                except asyncio.TimeoutError:
+                    continue
+                except OSError:
+                    return "closed"
+                if not data:
+                    return "closed"
+                if not data.startswith(b"HTTP/1.1 4"):
+                    return f"answered {data[:40]!r}"
+            return "still open"
+        finally:
+            sock.close()
+
+    async def scenario():
+        tasks = [asyncio.create_task(connection(kind)) for kind in ("slowloris", "partial", "silent")
+                 for _ in range(per_kind)]
+        await asyncio.sleep(1.0)
+        status, _, body = await asyncio.to_thread(http_get, server.url + "/")  # while they hang on
+        return status, body, await asyncio.gather(*tasks)
+
+    status, body, endings = asyncio.run(scenario())
+    assert status == 200 and EPOCH_JSON_RE.match(body.decode())
+    print(f"\nslowloris/partial/silent connections: {dict((e, endings.count(e)) for e in set(endings))}; "
+          "closed after (max s): " + ", ".join(f"{k} {max(v):.1f}" for k, v in closed_after.items()))
+    assert endings == ["closed"] * (3 * per_kind)
+    assert_serves(server)
+
+
+def raise_nofile_limit(wanted: int) -> None:
+    """The flood needs more descriptors than the default 1024; the server inherits the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        assert hard == resource.RLIM_INFINITY or hard >= wanted, f"RLIMIT_NOFILE hard limit {hard} < {wanted}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else wanted + 800, hard))
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed (or reset) this connection, without waiting."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_a_flood_of_idle_connections_does_not_stop_get(release_binary):
+    """FLOOD connections that never finish a request, held open. Each one is either accepted (the
+    server holds it) or refused (the connect fails, or the server closes it at once: a connection
+    cap). Whichever the server does, it stays up, and once the flood is gone it answers at once;
+    with no refusals it must answer GET / during the flood too."""
+    raise_nofile_limit(FLOOD + 200)
+    # The default idle timeout (75 s) keeps the flood open.
+    server = EpochProcess(release_binary, "--threads", "2").wait_ready()
+    sockets: list[socket.socket] = []
+    connect_failed = 0
+    try:
+        for index in range(FLOOD):
+            try:
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            except OSError:
+                connect_failed += 1
+                continue
+            if index % 3 == 1:
+                try:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # an unfinished head
+                except OSError:
+                    pass  # closed at accept: counted below
+            sockets.append(sock)
+        time.sleep(0.5)
+        closed = sum(1 for sock in sockets if closed_by_server(sock))
+        accepted, refused = len(sockets) - closed, connect_failed + closed
+        # The server holds a descriptor for each connection it kept (they are not waiting in the
+        # listen backlog).
+        held = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        during = None
+        try:
+            during = http_get(server.url + "/", timeout=5)[0]
+        except OSError as error:
+            during = f"{type(error).__name__}"
+        print(f"\nflood: {FLOOD} connections: {accepted} accepted and held open, {refused} refused "
+              f"({connect_failed} at connect, {closed} closed by the server); the server holds {held} descriptors; "
+              f"GET / during the flood: {during}; RSS {rss_kib(server.process.pid)} KiB")
+        assert accepted + refused == FLOOD
+        assert held >= accepted
+        assert server.process.poll() is None, "the server died under the flood"
+        if refused == 0:
+            for _ in range(20):
+                assert_serves(server)
+    finally:
+        for sock in sockets:
+            sock.close()
+    time.sleep(0.5)
+    assert_serves(server)
+    assert_no_crash_output(server)
+    assert server.stop() == 0
+
+
+PIPELINE_CONNECTIONS = 4
+PIPELINE_BYTES = 4 * 1024 * 1024  # per connection: ~76,000 requests, ~15 MB of answers
+
+
+def test_a_client_that_pipelines_without_reading(release_binary):
+    """PIPELINE_CONNECTIONS clients each send PIPELINE_BYTES of pipelined GET / and never read an
+    answer. A server with backpressure stops reading once its answers back up (the send then stalls
+    here); one without queues every answer in memory. Either way it must survive and answer a
+    normal client meanwhile; the figures (bytes it took, RSS) are printed."""
+    server = EpochProcess(release_binary, "--threads", "2").wait_ready()
+    pid = server.process.pid
+    before = rss_kib(pid)
+    chunk = GOOD * (65536 // len(GOOD))
+    sockets: list[socket.socket] = []
+    taken: list[int] = []
+    try:
+        for _ in range(PIPELINE_CONNECTIONS):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sockets.append(sock)
+            sock.settimeout(2.0)  # a send that stalls this long: the server stopped reading
+            total = 0
+            while total < PIPELINE_BYTES:
+                try:
+                    total += sock.send(chunk)
+                except (socket.timeout, OSError):
+                    break
+            taken.append(total)
+        time.sleep(1.0)
+        loaded = rss_kib(pid)
+        assert_serves(server)  # a normal client is answered while the answers pile up
+    finally:
+        for sock in sockets:  # abort: never read what was sent back
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    peak = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM:")))
+    stalled = sum(1 for total in taken if total < PIPELINE_BYTES)
+    print(f"\npipelining without reading: {PIPELINE_CONNECTIONS} connections took "
+          f"{[round(t / 2**20, 1) for t in taken]} MiB ({stalled} stalled: the server stopped reading); "
+          f"RSS before {before} KiB, loaded {loaded} KiB, peak (VmHWM) {peak} KiB, after the clients left {after} KiB")
+    assert_serves(server)
+    assert_no_crash_output(server)
+    assert server.stop() == 0
+
+
+def test_a_connect_request_gets_a_405_and_a_closed_connection(server):
+    """After CONNECT, NIO's decoder treats the connection as a tunnel and parses nothing more, and
+    its encoder frames every answer to CONNECT as bodiless (RFC 9110 asks that of 2xx only): so the
+    server answers 405 with `connection: close` and closes (a close-delimited message, RFC 9112
+    §6.3), and the client does not wait for a timeout."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT + 2) as sock:
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+                     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(4096):  # until the server closes: a timeout here fails the test
+            received += chunk
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 405 method not allowed\r\n"), received
+    assert b"\r\nconnection: close" in head and b"\r\nallow: get, head" in head
+    assert received.count(b"HTTP/1.1") == 1, "nothing is answered after CONNECT"
+    assert_serves(server)
