@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, http_get
+from harness.http import http_get
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.roughtime  # make roughtime-test
 
 ROUGHLY_PYTHON = REPO_ROOT / ".venv-roughtime" / "bin" / "python"
 PEER = Path(__file__).with_name("roughly_peer.py")

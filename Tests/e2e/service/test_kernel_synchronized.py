@@ -23,7 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, EpochProcess, free_port, http_get, parse_json, wait_for_http
+from harness.http import http_get, parse_json, wait_for_http
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
+from harness.servers import EpochProcess
+
+pytestmark = pytest.mark.clock  # make clock-test
 
 ADJ_MAXERROR, ADJ_ESTERROR = 0x0004, 0x0008
 STA_UNSYNC = 0x0040

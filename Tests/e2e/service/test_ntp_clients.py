@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
-from conftest import http_get
+from harness.http import http_get
+
+pytestmark = pytest.mark.ntp  # make ntp-test
 
 
 def free_udp_port() -> int:

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+pytestmark = pytest.mark.clock  # make clock-test
+
 MS = 1_000_000
 SYNCHRONIZED = {"synchronized": True, "max_error_ns": 2 * MS, "estimated_error_ns": 100_000, "state": "TIME_OK"}
 
