@@ -226,3 +226,26 @@ def test_schema_controls_fail(kind, what, edit):
     edit(doc)
     with pytest.raises(jsonschema.ValidationError):
         validate(doc)
+
+
+def test_release_file_script_moves_both_clusters_to_the_new_digest_and_is_idempotent(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(K8S, repo / "deploy" / "k8s")
+    (repo / "scripts").mkdir()
+    shutil.copy2(REPO_ROOT / "scripts" / "release-file", repo / "scripts" / "release-file")
+    digest = "sha256:" + "ab" * 32
+
+    def release(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(repo / "scripts" / "release-file"), *args], capture_output=True, text=True)
+
+    first, second = release("production", digest), release("production", digest)
+    assert first.returncode == 0 and "now at" in first.stdout, first.stderr
+    assert second.returncode == 0 and "already at" in second.stdout
+    for cluster in CLUSTERS:
+        images = re.findall(r"image: (\S+)", render(repo / "deploy" / "k8s" / "clusters" / cluster / "production"))
+        assert images and set(images) == {f"registry.epoch.example.com/swift-microepoch@{digest}"}
+    # Controls: a malformed digest and an unknown environment change nothing and fail.
+    before = (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text()
+    assert release("production", "sha256:" + "AB" * 32).returncode != 0
+    assert release("nowhere", digest).returncode != 0
+    assert (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text() == before
