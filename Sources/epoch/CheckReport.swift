@@ -47,14 +47,16 @@ enum ChainedCheck {
         do {
             result = try await RoughtimeSequence(sources: sources).run()
         } catch {
-            throw CommandFailure(message: "\(error.description) (no report written: §8.4 reports no protocol errors)", exitCode: 2)
+            throw CommandFailure(
+                message: "\(error.description) (no report written: §8.4 reports no protocol errors)", exitCode: 2)
         }
-        try write(result.report.json, to: reportFile)
+        try save(result.report.json, to: reportFile)
         let times = result.signedTimes
         for (index, time) in times.enumerated() {
             print("chain \(index + 1): \(time.server) MIDP \(time.midpoint) ± RADI \(time.radius) s")
         }
-        print("chain of \(times.count) signed replies written to \(reportFile) (\(RoughtimeMalfeasanceReport.mediaType))")
+        print(
+            "chain of \(times.count) signed replies written to \(reportFile) (\(RoughtimeMalfeasanceReport.mediaType))")
         switch result.verdict {
         case .consistent:
             print("causal order holds: every reply's MIDP − RADI ≤ every later reply's MIDP + RADI")
@@ -73,7 +75,9 @@ enum ChainedCheck {
         try ClockSources.check(lastRound, limit: limit, allowUnsynchronized: allowUnsynchronized)
     }
 
-    private static func describe(_ violations: [RoughtimeChain.Violation], _ times: [RoughtimeChain.SignedTime]) -> String {
+    private static func describe(_ violations: [RoughtimeChain.Violation], _ times: [RoughtimeChain.SignedTime])
+        -> String
+    {
         let first = violations[0]
         let (a, b) = (times[first.earlier], times[first.later])
         var text = "reply \(first.earlier + 1) from \(a.server) signed \(a.midpoint) ± \(a.radius) s, "
@@ -83,7 +87,7 @@ enum ChainedCheck {
     }
 
     /// Writes the report whole, replacing an older one (mode 0644: it holds nothing secret).
-    private static func write(_ text: String, to file: String) throws {
+    private static func save(_ text: String, to file: String) throws {
         let bytes = Array(text.utf8)
         let descriptor = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {

@@ -15,11 +15,16 @@ import Testing
         hash.update(data: reply + rand)
         #expect(RoughtimeChain.nonce(previousResponse: reply, rand: rand) == Array(hash.finalize().prefix(32)))
         // The order matters: H(rand ‖ reply) is another nonce.
-        #expect(RoughtimeChain.nonce(previousResponse: rand, rand: reply) != RoughtimeChain.nonce(previousResponse: reply, rand: rand))
+        #expect(
+            RoughtimeChain.nonce(previousResponse: rand, rand: reply)
+                != RoughtimeChain.nonce(previousResponse: reply, rand: rand))
     }
 
     @Test func honestServersTwiceInOrderAreConsistent() {
-        let times = [time("a", 100, 17), time("b", 100, 17), time("c", 101, 17), time("a", 101, 17), time("b", 101, 17), time("c", 101, 17)]
+        let times = [
+            time("a", 100, 17), time("b", 100, 17), time("c", 101, 17), time("a", 101, 17), time("b", 101, 17),
+            time("c", 101, 17),
+        ]
         #expect(RoughtimeChain.violations(times).isEmpty)
         #expect(RoughtimeChain.verdict(times) == .consistent)
     }
@@ -32,7 +37,10 @@ import Testing
 
     @Test func aServerAheadIsNamedByTheRepeatedRound() {
         // c is 60 s ahead with RADI 17: its first reply lies after the second round's a and b.
-        let times = [time("a", 100, 17), time("b", 100, 17), time("c", 160, 17), time("a", 101, 17), time("b", 101, 17), time("c", 161, 17)]
+        let times = [
+            time("a", 100, 17), time("b", 100, 17), time("c", 160, 17), time("a", 101, 17), time("b", 101, 17),
+            time("c", 161, 17),
+        ]
         #expect(RoughtimeChain.violations(times) == [.init(earlier: 2, later: 3), .init(earlier: 2, later: 4)])
         #expect(RoughtimeChain.verdict(times) == .liars(["c"]))
     }

@@ -14,11 +14,29 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 # The link between the clusters, and each cluster's link to the monitoring namespace.
 CLUSTER_ADDRESS = {"gke": "192.0.2.1", "eks": "192.0.2.2"}
 MONITOR_LINK = {"gke": ("198.18.1.1", "198.18.1.2"), "eks": ("198.18.2.1", "198.18.2.2")}
 PEER = {"gke": "eks", "eks": "gke"}
 HTTP_PORT, ROUGHTIME_PORT, WATCH_PORT, PROMETHEUS_PORT = 8080, 2002, 9471, 9090
+
+
+def rendered_containers(repo: Path, cluster: str) -> dict[str, dict]:
+    """The server's and the watch's container of deploy/k8s/clusters/<cluster>/production, rendered."""
+    result = subprocess.run(["kubectl", "kustomize", str(repo / "deploy" / "k8s" / "clusters" / cluster / "production")],
+                            capture_output=True, text=True, check=True,
+                            env={"KUBECONFIG": "/dev/null", "PATH": os.environ["PATH"]})
+    containers = {}
+    for doc in yaml.safe_load_all(result.stdout):
+        if doc and doc["kind"] in ("Deployment", "DaemonSet"):
+            containers[doc["kind"]] = doc["spec"]["template"]["spec"]["containers"][0]
+    return containers
+
+
+def environment(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
 
 def ip(*args: str) -> None:
@@ -33,6 +51,7 @@ class Clusters:
 
     binary: Path
     tmp: Path
+    repo: Path
     prefix: str = field(default_factory=lambda: f"epc{os.getpid()}")
     namespaces: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -69,11 +88,12 @@ class Clusters:
 
     # -- processes --------------------------------------------------------------------------------
 
-    def start(self, key: str, namespace: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, key: str, namespace: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         self.stop(key)
         log = open(self.tmp / f"{key}.log", "ab")
         process = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns(namespace), *argv], stdout=log, stderr=subprocess.STDOUT)
+            ["ip", "netns", "exec", self.ns(namespace), *argv], stdout=log, stderr=subprocess.STDOUT,
+            env={"PATH": os.environ["PATH"], **(env or {})})
         self.processes[key] = process
         return process
 
@@ -100,31 +120,43 @@ class Clusters:
         self.public_keys[name] = result.stdout.strip()
         return path
 
-    def serve(self, cluster: str, *extra: str, namespace: str | None = None, port: int = ROUGHTIME_PORT) -> None:
-        """The cluster's server with its own Roughtime key, as the Deployment runs it."""
+    def serve(self, cluster: str, *extra: str, namespace: str | None = None) -> None:
+        """A server with its own Roughtime key, run as the rendered Deployment runs it: its
+        environment (port 8080, Roughtime on 2002, ...), the key file standing in for the Secret."""
         key = self.tmp / f"{cluster}.key"
         if not key.exists():
             self.keygen(cluster)
-        self.start(f"serve-{cluster}", namespace or cluster, [
-            str(self.binary), "serve", "--host", "0.0.0.0", "--port", str(HTTP_PORT),
-            "--roughtime-port", str(port), "--roughtime-key", str(key), *extra])
+        rendered = environment(rendered_containers(self.repo, "gke")["Deployment"])
+        env = {**rendered, "EPOCH_ROUGHTIME_KEY": str(key), "EPOCH_LOG_FORMAT": "json"}
+        assert env["EPOCH_PORT"] == str(HTTP_PORT) and env["EPOCH_ROUGHTIME_PORT"] == str(ROUGHTIME_PORT), rendered
+        self.start(f"serve-{cluster}", namespace or cluster, [str(self.binary), "serve", *extra], env=env)
         self.wait_http(namespace or cluster, f"http://127.0.0.1:{HTTP_PORT}/readyz")
 
-    def watch_arguments(self, cluster: str) -> list[str]:
-        """What deploy/k8s/clusters/<cloud>/<env>/ gives the watch: its own cluster's server (the
-        Service, here loopback) and the other cluster's public names (here its address), /sync and
-        Roughtime, one --public-key per roughtime:// source in order."""
-        peer = CLUSTER_ADDRESS[PEER[cluster]]
-        return [
-            "watch", "--host", "0.0.0.0", "--port", str(WATCH_PORT), "--interval", "1s", "--timeout", "1s",
-            "--samples", "2",
-            f"http://127.0.0.1:{HTTP_PORT}", f"roughtime://127.0.0.1:{ROUGHTIME_PORT}",
-            f"http://{peer}:{HTTP_PORT}", f"roughtime://{peer}:{ROUGHTIME_PORT}",
-            "--public-key", self.public_keys[cluster], "--public-key", self.public_keys[PEER[cluster]],
-        ]
-
     def watch(self, cluster: str) -> None:
-        self.start(f"watch-{cluster}", cluster, [str(self.binary), *self.watch_arguments(cluster)])
+        """The rendered DaemonSet's watch: its arguments and environment, with the cluster's names
+        mapped to this machine's addresses (its own Service to loopback, the peer's public names to
+        the peer's address on the link, plain HTTP: the release build has no TLS), the example
+        public keys replaced by the keys this test made (in the same order: own, peer), and a 1 s
+        interval and timeout so that the test takes seconds, not minutes."""
+        container = rendered_containers(self.repo, cluster)["DaemonSet"]
+        peer = PEER[cluster]
+        names = {
+            "http://epoch-app": f"http://127.0.0.1:{HTTP_PORT}",
+            f"roughtime://epoch-app:{ROUGHTIME_PORT}": f"roughtime://127.0.0.1:{ROUGHTIME_PORT}",
+            f"https://{peer}.epoch.example.com": f"http://{CLUSTER_ADDRESS[peer]}:{HTTP_PORT}",
+            f"roughtime://roughtime-{peer}.epoch.example.com:{ROUGHTIME_PORT}":
+                f"roughtime://{CLUSTER_ADDRESS[peer]}:{ROUGHTIME_PORT}",
+        }
+        env = environment(container)
+        sources = env["EPOCH_WATCH_SOURCES"].split()
+        assert sorted(sources) == sorted(names), f"the rendered watch measures {sources}"
+        args = container["args"]
+        assert args[0] == "watch" and args.count("--public-key") == 2, args
+        keys = iter([self.public_keys[cluster], self.public_keys[peer]])
+        argv = [a if args[i - 1] != "--public-key" else next(keys) for i, a in enumerate(args)]
+        env.update({"EPOCH_WATCH_SOURCES": " ".join(names[s] for s in sources), "EPOCH_WATCH_INTERVAL": "1s",
+                    "EPOCH_LOG_FORMAT": "json"})
+        self.start(f"watch-{cluster}", cluster, [str(self.binary), *argv, "--timeout", "1s", "--samples", "2"], env=env)
         self.wait_http(cluster, f"http://127.0.0.1:{WATCH_PORT}/healthz")
 
     def prometheus(self, rules: Path) -> None:

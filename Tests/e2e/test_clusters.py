@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 
 @pytest.fixture(scope="module")
 def clusters(release_binary, tmp_path_factory):
-    made = Clusters(binary=release_binary, tmp=tmp_path_factory.mktemp("clusters"))
+    made = Clusters(binary=release_binary, tmp=tmp_path_factory.mktemp("clusters"), repo=REPO_ROOT)
     try:
         made.build_network()
         for cluster in ("gke", "eks"):

@@ -24,7 +24,8 @@ public struct RoughtimeSequence: Sendable {
         /// The signed times in the order received, named by source.
         public var signedTimes: [RoughtimeChain.SignedTime] {
             observations.map {
-                RoughtimeChain.SignedTime(server: $0.measurement.source, midpoint: $0.reply.midpoint, radius: $0.reply.radius)
+                RoughtimeChain.SignedTime(
+                    server: $0.measurement.source, midpoint: $0.reply.midpoint, radius: $0.reply.radius)
             }
         }
 
@@ -41,7 +42,8 @@ public struct RoughtimeSequence: Sendable {
         for _ in 0..<rounds {
             for source in sources {
                 let rand = random32()
-                let nonce = observations.last.map { RoughtimeChain.nonce(previousResponse: $0.response, rand: rand) } ?? rand
+                let nonce =
+                    observations.last.map { RoughtimeChain.nonce(previousResponse: $0.response, rand: rand) } ?? rand
                 let observation = try await source.exchange(nonce: nonce)
                 entries.append(
                     RoughtimeMalfeasanceReport.Entry(
