@@ -9,10 +9,12 @@ Needs root (ip netns); make clusters-test runs it."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -27,6 +29,7 @@ VERIFIER = REPO_ROOT / "scripts" / "verify-roughtime-report.py"
 ALERT = "EpochClustersDisagree"
 # Bounds on polling, never asserted as durations: the machine is shared and loaded.
 SETTLE = 90
+EVALUATION_INTERVAL = 1.0  # clusters_support.Clusters.prometheus's evaluation_interval
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -65,12 +68,29 @@ def firing(clusters: Clusters) -> set[str]:
     return {a["labels"]["source_cluster"] for a in clusters.alerts(ALERT) if a["state"] == "firing"}
 
 
+def over_evaluations(clusters: Clusters, evaluations: int, check) -> None:
+    """Runs `check` until Prometheus has evaluated its rules `evaluations` more times (polled, bounded)."""
+    start = clusters.evaluations()
+    deadline = time.monotonic() + SETTLE
+    while clusters.evaluations() < start + evaluations:
+        check()
+        assert time.monotonic() < deadline, f"Prometheus did not evaluate its rules {evaluations} times"
+        time.sleep(0.2)
+    check()
+
+
 def silent_for(clusters: Clusters, evaluations: int, also=lambda: True) -> None:
     """The alert stays silent (neither pending nor firing) over `evaluations` rule evaluations."""
-    start = clusters.evaluations()
-    while clusters.evaluations() < start + evaluations:
+    def check():
         assert clusters.alerts(ALERT) == [], f"{ALERT} went off: {clusters.alerts(ALERT)}"
         assert also()
+    over_evaluations(clusters, evaluations, check)
+
+
+def seconds(rfc3339: str) -> float:
+    """Prometheus's activeAt (nanosecond digits) as Unix seconds."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.timezone.utc).timestamp() + float(f"0.{fraction or 0}")
 
 
 def test_1_control_no_skew_no_alert(clusters):
@@ -86,13 +106,23 @@ def test_2_a_server_20s_ahead_fires_for_its_cluster_only(clusters):
     wait_until(lambda: firing(clusters), SETTLE, f"{ALERT} did not fire for the skewed cluster")
     assert firing(clusters) == {"gke"}
     # Both watches saw it: eks's watch through the link, gke's against its own Service.
-    seen = clusters.query('(abs(epoch_watch_offset_seconds{source_cluster="gke"}) > 19) and epoch_watch_source_up == 1')
-    assert {r["metric"]["cluster"] for r in seen} == {"gke", "eks"}
-    silent_for_eks = clusters.evaluations()
-    while clusters.evaluations() < silent_for_eks + 3:
+    def seen_by():
+        seen = clusters.query('(abs(epoch_watch_offset_seconds{source_cluster="gke"}) > 19) and epoch_watch_source_up == 1')
+        return {r["metric"]["cluster"] for r in seen} == {"gke", "eks"}
+    wait_until(seen_by, SETTLE, "the skew was not seen by both watches")
+
+    def only_gke():
         assert firing(clusters) == {"gke"}
+    over_evaluations(clusters, 3, only_gke)
+    # Within two evaluation intervals of the first scrape that showed the skew, counted in
+    # Prometheus's own timestamps (scheduled scrape and evaluation times, not this test's clock).
+    samples = clusters.query('epoch_watch_offset_seconds{source_cluster="gke"}[5m]')
+    first = min(float(t) for series in samples for t, v in series["values"] if abs(float(v)) > 19)
     alert = clusters.alerts(ALERT)[0]
-    print(f"firing for gke only (activeAt {alert['activeAt']}, value {alert['value']})")
+    delay = seconds(alert["activeAt"]) - first
+    print(f"firing for gke only (activeAt {alert['activeAt']}, {delay:.3f} s after the first skewed sample, "
+          f"value {alert['value']})")
+    assert 0 <= delay <= 2 * EVALUATION_INTERVAL
     clusters.serve("gke")
     wait_until(lambda: not clusters.alerts(ALERT), SETTLE, f"{ALERT} did not resolve after the skew was removed")
 
