@@ -137,7 +137,15 @@ struct Check: AsyncParsableCommand {
             """)
     var allowUnsynchronizedServer = false
 
+    @OptionGroup var chain: ChainedReportArguments
+
     func run() async throws {
+        if let reportFile = chain.report {
+            try await ChainedCheck.run(
+                [sampling.url] + moreSources, reportFile: reportFile, sampling: sampling, roughtime: roughtime,
+                limit: maxOffset.duration, allowUnsynchronized: allowUnsynchronizedServer)
+            return
+        }
         if !moreSources.isEmpty || RoughtimeAddress.isRoughtime(sampling.url) {
             let sources = try ClockSources.make([sampling.url] + moreSources, sampling: sampling, roughtime: roughtime)
             try ClockSources.check(

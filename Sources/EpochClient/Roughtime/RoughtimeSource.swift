@@ -31,6 +31,12 @@ public struct RoughtimeSource: ClockSource {
     public func measure() async throws(SyncFailure) -> SourceMeasurement {
         var generator = SystemRandomNumberGenerator()
         let nonce = (0..<RoughtimeRequest.nonceSize).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return try await exchange(nonce: nonce).measurement
+    }
+
+    /// One verified exchange with `nonce` (random, or chained to a previous reply by
+    /// `RoughtimeSequence`): the bytes sent and received, kept as evidence, and the measurement.
+    public func exchange(nonce: [UInt8]) async throws(SyncFailure) -> RoughtimeObservation {
         let request = RoughtimeRequest.make(nonce: nonce, versions: versions)
         let exchange: RoughtimeExchange
         do {
@@ -49,11 +55,21 @@ public struct RoughtimeSource: ClockSource {
         let roundTrip = max(0, exchange.received - exchange.sent)
         let localMidpoint = exchange.sent + roundTrip / 2
         let radius = Int64(reply.radius) * 1_000_000_000
-        return SourceMeasurement(
+        let measurement = SourceMeasurement(
             source: name, kind: .roughtime,
             offset: Int64(clamping: reply.midpoint) &* 1_000_000_000 &- localMidpoint,
             errorBound: radius + roundTrip, sourceError: radius, roundTrip: roundTrip, samples: 1)
+        return RoughtimeObservation(request: request, response: exchange.reply, reply: reply, measurement: measurement)
     }
+}
+
+/// A verified Roughtime exchange: the exact request and reply packets, what the reply signs, and
+/// the offset measured from it.
+public struct RoughtimeObservation: Sendable {
+    public var request: [UInt8]
+    public var response: [UInt8]
+    public var reply: RoughtimeReply
+    public var measurement: SourceMeasurement
 }
 
 /// One request and the first datagram back from the server's address, with wall-clock times.
