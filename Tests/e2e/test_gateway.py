@@ -35,7 +35,7 @@ def gateway() -> dict:
 
 
 def parameters(overlay: str) -> dict:
-    path = K8S_DIR / "overlays" / overlay / ("parameters/parameters.yaml" if overlay == "canary" else "app/parameters.yaml")
+    path = K8S_DIR / "overlays" / overlay / "parameters/parameters.yaml"
     return yaml.safe_load(path.read_text())["spec"]
 
 
@@ -176,7 +176,7 @@ def test_one_parameter_changes_the_policy(tmp_path: Path) -> None:
     """Control: edit only the overlay's parameter list; the rendered policy follows it."""
     copy = tmp_path / "k8s"
     shutil.copytree(K8S_DIR, copy)
-    params = copy / "overlays" / "staging" / "app" / "parameters.yaml"
+    params = copy / "overlays" / "staging" / "parameters" / "parameters.yaml"
     doc = yaml.safe_load(params.read_text())
     doc["spec"]["ingressNamespaces"] = ["ingress-nginx", "monitoring", "envoy-gateway-system"]
     params.write_text(yaml.safe_dump(doc))
