@@ -6,8 +6,8 @@ TEST_TARGETS += release-pipeline-test install-from-zero-test
 
 release-pipeline-test: ## The release scripts per branch against the fake kubectl/cosign/gh/docker; the workflows' wiring and policy; Travis; the registry's compose file
 	@command -v openssl >/dev/null || { echo "release-pipeline-test: openssl is missing (make deps installs it)" >&2; exit 1; }
-	@echo "release-pipeline-test: pytest Tests/e2e/test_release_pipeline.py Tests/e2e/test_registry_compose.py"
-	@$(PYTEST) -q Tests/e2e/test_release_pipeline.py Tests/e2e/test_registry_compose.py
+	@echo "release-pipeline-test: pytest Tests/e2e/test_release_pipeline.py Tests/e2e/test_environments.py Tests/e2e/test_registry_compose.py"
+	@$(PYTEST) -q Tests/e2e/test_release_pipeline.py Tests/e2e/test_environments.py Tests/e2e/test_registry_compose.py
 
 install-from-zero-test: ## docs/continuous-delivery.md's first install, run as written against the fake API server (with and without CRDs; the old order must fail)
 	@$(k8s_need_kubectl)
