@@ -13,7 +13,7 @@ k8s_render_all = KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays
 K8S_OUT      := $(CURDIR)/.build-k8s
 K8S_TESTS    := Tests/e2e/test_k8s.py Tests/e2e/test_deploy_path.py Tests/e2e/test_gateway.py \
                 Tests/e2e/test_k8s_watch_overlay.py \
-                Tests/e2e/test_admission_policy.py
+                Tests/e2e/test_admission_policy.py Tests/e2e/test_cloud_components.py
 ENV          ?= staging
 CHECKOV      := $(CURDIR)/.venv-checkov/bin/checkov
 # The image `podman kube play` runs in k8s-test: the one `make image` builds.
