@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from crd_validation import cel_errors, rule_count
 from k8s_support import K8S_DIR, OVERLAYS, kubectl, objects, one, render, run
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gateway-api-v1.json").read_text())
@@ -40,7 +41,9 @@ def parameters(overlay: str) -> dict:
 
 
 def errors(doc: dict) -> list[str]:
-    return [e.message for e in VALIDATOR.iter_errors(doc)]
+    """The structural schema's errors, then (for a structurally valid object) the CEL rules'."""
+    structural = [e.message for e in VALIDATOR.iter_errors(doc)]
+    return structural or cel_errors(SCHEMA, doc)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -65,11 +68,28 @@ def test_example_gateway_is_well_formed() -> None:
     lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(type="Prefix"),  # Ingress's word, not Gateway's
     lambda r: r["spec"]["parentRefs"][0].update(namespace="Not_A_Namespace"),
     lambda r: r.update(apiVersion="gateway.networking.k8s.io/v1beta2"),
-], ids=["typo", "weight", "path-type", "namespace", "api-version"])
+    # The CRDs' x-kubernetes-validations (CEL), which no structural schema can say:
+    lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(value="sync"),  # not absolute
+    lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(value="/a/../version"),
+    lambda r: r["spec"]["rules"][0]["backendRefs"][0].pop("port"),  # a Service needs a port
+    lambda r: r["spec"]["rules"][0].update(filters=[{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]),
+], ids=["typo", "weight", "path-type", "namespace", "api-version",
+        "cel-relative-path", "cel-dot-dot", "cel-service-port", "cel-redirect-with-backends"])
 def test_structural_check_can_fail(change) -> None:
     route = one(render("production"), "HTTPRoute")
+    assert not errors(route), "control: the route as rendered passes"
     change(route)
     assert errors(route)
+
+
+def test_the_schema_carries_the_crds_cel_rules() -> None:
+    """The schema names its upstream version, and its CEL rules really run (cel-python)."""
+    assert "gateway-api" in SCHEMA["$comment"] and "03775165" in SCHEMA["$comment"] and "v1.5" in SCHEMA["$comment"]
+    assert rule_count(SCHEMA) >= 15
+    route = one(render("production"), "HTTPRoute")
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "/a//b"
+    assert not [e for e in VALIDATOR.iter_errors(route)], "structurally fine: only the CEL rule can catch it"
+    assert any("must not contain '//'" in e for e in cel_errors(SCHEMA, route))
 
 
 # ------------------------------------------------------------------------------------------------
