@@ -497,3 +497,15 @@ def test_make_lint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert found.returncode != 0 and "template-injection" in found.stdout, found.stdout + found.stderr
     ok = subprocess.run(zizmor + [str(RELEASE), str(CI), str(DEPENDABOT)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_docs_say_the_runner_must_reach_the_api_server() -> None:
+    """A private GKE or EKS endpoint refuses GitHub-hosted runners at the first kubectl call: the
+    docs must say so and give the ways out (a self-hosted runner, or the pull-based path)."""
+    docs = (REPO / "docs" / "continuous-delivery.md").read_text()
+    assert "## The API server must be reachable from the runner" in docs
+    section = docs.split("## The API server must be reachable from the runner", 1)[1].split("\n## ", 1)[0]
+    for fact in ("private", "self-hosted runner", "pull-based", "Flux"):
+        assert fact in section, f"the section does not say {fact!r}"
+    release = load_workflow(RELEASE)
+    assert release["jobs"]["deploy"]["runs-on"] == "ubuntu-24.04", "the docs describe a GitHub-hosted deploy job"
