@@ -82,6 +82,18 @@ def test_structural_check_can_fail(change) -> None:
     assert errors(route)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda g: g["spec"]["listeners"][0].update(tls={"mode": "Terminate"}), "tls must not be specified"),
+    (lambda g: g["spec"]["listeners"][1]["tls"].update(mode="Passthrough"), "tls mode must be Terminate"),
+    (lambda g: g["spec"]["listeners"][1].update(name="http"), "Listener name must be unique"),
+], ids=["tls-on-http", "https-passthrough", "duplicate-listener"])
+def test_gateway_cel_rules_can_fail(change, message: str) -> None:
+    gw = gateway()
+    assert not errors(gw), "control: the example Gateway passes"
+    change(gw)
+    assert any(message in e for e in errors(gw)), errors(gw)
+
+
 def test_the_schema_carries_the_crds_cel_rules() -> None:
     """The schema names its upstream version, and its CEL rules really run (cel-python)."""
     assert "gateway-api" in SCHEMA["$comment"] and "03775165" in SCHEMA["$comment"] and "v1.5" in SCHEMA["$comment"]
