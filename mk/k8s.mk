@@ -2,7 +2,14 @@
 .PHONY: render deploy k8s-test
 
 K8S_DIR      := deploy/k8s
-K8S_OVERLAYS := staging production canary
+# The environments of deploy/k8s/environments/environments.yaml (the one table), read when used.
+K8S_OVERLAYS  = $(shell scripts/environments names)
+# The parts of an overlay that use CRDs (overlays/ENV/gateway, overlays/ENV/monitoring): rendered after the core.
+K8S_PARTS    := gateway monitoring
+# k8s_render_all ENV: the core, then each part the overlay has, as one multi-document stream.
+k8s_render_all = KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays/$(1); \
+  for p in $(K8S_PARTS); do [[ -f $(K8S_DIR)/overlays/$(1)/$$p/kustomization.yaml ]] || continue; \
+  echo ---; KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays/$(1)/$$p; done
 K8S_OUT      := $(CURDIR)/.build-k8s
 ENV          ?= staging
 CHECKOV      := $(CURDIR)/.venv-checkov/bin/checkov
@@ -26,9 +33,9 @@ k8s_need_env = [[ " $(K8S_OVERLAYS) " == *" $(ENV) "* ]] \
 
 TEST_TARGETS += k8s-test
 
-render: ## Print the rendered manifests of ENV=staging|production|canary (kubectl kustomize, offline)
+render: ## Print the rendered manifests of ENV=staging|production|canary: the core, then gateway/ and monitoring/ (offline)
 	@$(k8s_need_env); $(k8s_need_kubectl)
-	@KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays/$(ENV)
+	@$(call k8s_render_all,$(ENV))
 
 deploy: ## Deploy ENV=staging|production|canary: render with IMAGE_REF=...@sha256:... pinned, one apply (APPLY=0: the Deployment only), wait
 	@$(k8s_need_env); $(k8s_need_kubectl)
@@ -41,8 +48,8 @@ k8s-test: image ## Lint, render, validate (1.30, 1.34), checkov the overlays; e2
 	@$(VENV)/bin/yamllint --strict $(K8S_DIR)
 	@rm -rf $(K8S_OUT) && mkdir -p $(K8S_OUT)
 	@for e in $(K8S_OVERLAYS); do \
-	  echo "k8s-test: $(KUBECTL) kustomize $(K8S_DIR)/overlays/$$e > $(K8S_OUT)/$$e.yaml"; \
-	  KUBECONFIG=/dev/null "$(KUBECTL)" kustomize $(K8S_DIR)/overlays/$$e > $(K8S_OUT)/$$e.yaml; \
+	  echo "k8s-test: $(KUBECTL) kustomize $(K8S_DIR)/overlays/$$e (and its $(K8S_PARTS)) > $(K8S_OUT)/$$e.yaml"; \
+	  { $(call k8s_render_all,$$e); } > $(K8S_OUT)/$$e.yaml; \
 	done
 	@echo "k8s-test: checkov --config-file $(K8S_DIR)/checkov.yaml -f <each rendered overlay>"
 	@# -f, not -d: checkov silently skips a directory under a hidden one (.build-k8s). And a scan

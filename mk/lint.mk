@@ -12,10 +12,10 @@ SWIFT_LINT_PATHS := Sources Tests Package.swift
 
 TEST_TARGETS += lint
 
-lint: lint-actions lint-yaml lint-shell lint-swift lint-imports ## Lint workflows (actionlint, JSON schema), YAML, shell scripts, Swift sources, Swift imports
+lint: lint-actions lint-yaml lint-shell lint-swift lint-imports ## Lint workflows (actionlint, JSON schema, zizmor), YAML, shell scripts, Swift sources, Swift imports
 	@echo "lint: all linters passed"
 
-lint-actions: ## actionlint (with shellcheck on run: blocks); JSON schemas of the workflows, .travis.yml, dependabot.yml
+lint-actions: ## actionlint (with shellcheck on run: blocks); JSON schemas of the workflows, .travis.yml, dependabot.yml; zizmor
 	@command -v shellcheck >/dev/null || { echo "lint-actions: shellcheck is missing (make deps installs it); without it actionlint skips run: scripts" >&2; exit 1; }
 	@test -n "$(WORKFLOWS)" || { echo "lint-actions: no workflow in .github/workflows" >&2; exit 1; }
 	@echo "lint-actions: actionlint $(WORKFLOWS)"
@@ -26,6 +26,9 @@ lint-actions: ## actionlint (with shellcheck on run: blocks); JSON schemas of th
 	@echo "lint-actions: check-jsonschema vendor.travis .travis.yml, vendor.dependabot .github/dependabot.yml"
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.travis .travis.yml
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	@echo "lint-actions: zizmor --offline --persona=pedantic (config .github/zizmor.yml) .github/workflows .github/dependabot.yml"
+	@$(VENV)/bin/zizmor --offline --persona=pedantic --config .github/zizmor.yml --min-severity=informational \
+	  $(WORKFLOWS) .github/dependabot.yml
 
 lint-yaml: ## yamllint --strict on every YAML file of the repository (.yamllint.yaml)
 	@echo "lint-yaml: yamllint --strict ."

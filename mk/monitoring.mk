@@ -25,7 +25,7 @@ monitoring-test: release ## promtool check/test rules (+ a broken-rule control t
 	@echo "monitoring-test: the PrometheusRule carries the same groups as $(PROM_RULES)"
 	@$(VENV)/bin/python -c 'import sys, yaml; \
 	  a = yaml.safe_load(open("$(PROM_RULES)"))["groups"]; \
-	  b = yaml.safe_load(open("deploy/k8s/watch/prometheusrule.yaml"))["spec"]["groups"]; \
-	  sys.exit(0 if a == b else "deploy/k8s/watch/prometheusrule.yaml differs from $(PROM_RULES)")'
+	  b = yaml.safe_load(open("deploy/k8s/monitoring/prometheusrule.yaml"))["spec"]["groups"]; \
+	  sys.exit(0 if a == b else "deploy/k8s/monitoring/prometheusrule.yaml differs from $(PROM_RULES)")'
 	@echo "monitoring-test: pytest -m monitoring Tests/e2e ($$(prometheus --version 2>&1 | head -1))"
 	@$(PYTEST) -q -s -rsxX -m monitoring Tests/e2e

@@ -19,18 +19,22 @@ import yaml
 
 from harness.admission import PolicyEvaluator
 from harness.commands import run
-from harness.deploy import ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
-from harness.kubernetes import K8S_DIR, kubectl, one, render
+from harness.deploy import deploy_script, installed_cluster, kubeconfig_script, live_deployment
+from harness.kubernetes import IMAGE, K8S_DIR, core_text, kubectl, objects, one, render
 
 pytestmark = pytest.mark.k8s  # make k8s-test
 
 POLICY_FILE = K8S_DIR / "admission" / "image-only-policy.yaml"
-DOCS = [d for d in yaml.safe_load_all(POLICY_FILE.read_text()) if d]
-POLICY = one(DOCS, "ValidatingAdmissionPolicy")
-BINDING = one(DOCS, "ValidatingAdmissionPolicyBinding")
+# The policies as `kubectl apply -k deploy/k8s/admission` applies them: the image from the table.
+DOCS = [d for d in yaml.safe_load_all(run([kubectl(), "kustomize", str(K8S_DIR / "admission")],
+                                          env={**os.environ, "KUBECONFIG": "/dev/null"}).stdout) if d]
+POLICY = one(DOCS, "ValidatingAdmissionPolicy", "epoch-deployer-image-only")
+BINDING = one(DOCS, "ValidatingAdmissionPolicyBinding", "epoch-deployer-image-only")
+WATCH_POLICY = one(DOCS, "ValidatingAdmissionPolicy", "epoch-deployer-watch-image-only")
 EVALUATOR = PolicyEvaluator(POLICY)
+WATCH_EVALUATOR = PolicyEvaluator(WATCH_POLICY)
 DEPLOYER = "system:serviceaccount:staging:deployer"
-REPOSITORY = "registry.epoch.example.com/swift-microepoch"
+REPOSITORY = IMAGE  # from the table of environments
 OLD = f"{REPOSITORY}@sha256:" + "cd" * 32
 NEW = f"{REPOSITORY}@sha256:" + "ab" * 32
 
@@ -61,10 +65,9 @@ def verdict(change, username: str = DEPLOYER):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", ["1.30.0", "1.34.0"])
 def test_policy_validates_strictly(version: str) -> None:
-    rendered = [d for d in yaml.safe_load_all(run([kubectl(), "kustomize", str(K8S_DIR / "admission")],
-                                                   env={**os.environ, "KUBECONFIG": "/dev/null"}).stdout) if d]
-    assert [d["kind"] for d in rendered] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
-    for doc in rendered:
+    # The Deployment's policy and binding, and the watch DaemonSet's.
+    assert sorted(d["kind"] for d in DOCS) == ["ValidatingAdmissionPolicy"] * 2 + ["ValidatingAdmissionPolicyBinding"] * 2
+    for doc in DOCS:
         assert "namespace" not in doc["metadata"], "cluster-scoped"
         kubernetes_validate.validate(doc, version, strict=True)
 
@@ -81,11 +84,33 @@ def test_binding_covers_the_deployers_namespaces() -> None:
 
 
 def test_image_rule_names_the_overlays_repository() -> None:
-    text = POLICY_FILE.read_text()
     for overlay in ("staging", "production", "canary"):
         image = container(one(render(overlay), "Deployment"))["image"]
         assert image.rsplit(":", 1)[0] == REPOSITORY
-    assert "'^" + REPOSITORY.replace(".", "[.]") + "@sha256:[0-9a-f]{64}$'" in text
+    for policy in (POLICY, WATCH_POLICY):
+        [variable] = [v for v in policy["spec"]["variables"] if v["name"] == "repository"]
+        assert variable["expression"] == f"'{REPOSITORY}'", "the policies accept the table's image"
+
+
+@pytest.mark.parametrize("registry", ["ghcr.io/owner", "registry.example.test:5000", IMAGE.split("/")[0]])
+def test_image_rule_follows_any_registry_of_the_table(registry: str) -> None:
+    """A registry with a port or a path (the table's spec.image) is accepted exactly: its digests are
+    admitted, a digest of a look-alike name is not (a regular expression of the name would need escaping)."""
+    policy = copy.deepcopy(POLICY)
+    image = f"{registry}/swift-microepoch"
+    [variable] = [v for v in policy["spec"]["variables"] if v["name"] == "repository"]
+    variable["expression"] = f"'{image}'"
+    evaluator = PolicyEvaluator(policy)
+    old = live()
+    for c in pod(old)["containers"]:
+        c["image"] = f"{image}@sha256:" + "cd" * 32
+    for candidate, admitted in [(f"{image}@sha256:" + "ab" * 32, True),
+                                (f"{image}x@sha256:" + "ab" * 32, False),
+                                (f"{image}:main", False),
+                                (f"evil.example/{image}@sha256:" + "ab" * 32, False)]:
+        new = copy.deepcopy(old)
+        container(new)["image"] = candidate
+        assert evaluator.evaluate(old, new, DEPLOYER, "staging").admitted is admitted, candidate
 
 
 def schema_fields(version: str, name: str) -> set[str]:
@@ -122,6 +147,8 @@ ALLOWED = {
     "new-digest": lambda d: container(d).update(image=NEW),
     "no-change": lambda d: None,
     "deployment-annotation": lambda d: d["metadata"]["annotations"].update({"kubectl.kubernetes.io/last-applied-configuration": "{}"}),
+    # A label of the Deployment that its selector does not use (the selector's are refused below).
+    "other-label": lambda d: d["metadata"].setdefault("labels", {}).update({"example.com/note": "x"}),
 }
 REFUSED = {
     "env": lambda d: container(d)["env"].append({"name": "EPOCH_EXTRA", "value": "1"}),
@@ -140,6 +167,13 @@ REFUSED = {
     "template-label": lambda d: d["spec"]["template"]["metadata"]["labels"].update(extra="1"),
     "resources": lambda d: container(d)["resources"]["limits"].update(memory="8Gi"),
     "paused": lambda d: d["spec"].update(paused=True),
+    # The object's own metadata: an owner that does not exist lets the garbage collector delete the
+    # Deployment; a finalizer nobody removes blocks its deletion; the selector's labels find it.
+    "owner-reference": lambda d: d["metadata"].update(ownerReferences=[{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "00000000-0000-0000-0000-00000000dead"}]),
+    "finalizer": lambda d: d["metadata"].update(finalizers=["example.com/never"]),
+    "selector-label": lambda d: d["metadata"]["labels"].update({"app.kubernetes.io/instance": "other"}),
+    "selector-label-removed": lambda d: d["metadata"]["labels"].pop("app.kubernetes.io/name"),
 }
 
 
@@ -168,11 +202,13 @@ def test_policy_leaves_other_users_alone(name: str) -> None:
 # The deploy path against an API server that admits with the policy
 # ------------------------------------------------------------------------------------------------
 def run_deploy(tmp_path: Path, live_dep: dict, admit) -> tuple:
-    docs = render("staging")
+    docs = [d for d in yaml.safe_load_all(core_text("staging")) if d]
+    docs = [d for d in docs if d["kind"] != "Deployment"] + [live_dep]
+    for ds in objects(docs, "DaemonSet"):
+        ds["spec"]["template"]["spec"]["containers"][0]["image"] = OLD
     role = one(docs, "Role", "deployer")
     token = secrets.token_urlsafe(32)
-    (tmp_path / "tls").mkdir(parents=True)
-    with ApplyingAPIServer(tmp_path / "tls", token, role, live_dep, admit) as api:
+    with installed_cluster(tmp_path / "tls", docs, {token: [role]}, admit=admit) as api:
         cfg = tmp_path / "config"
         assert kubeconfig_script(tmp_path, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE="staging",
                                  KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(),
@@ -182,14 +218,20 @@ def run_deploy(tmp_path: Path, live_dep: dict, admit) -> tuple:
     return proc, api
 
 
-def admit_as_deployer(old: dict, new: dict) -> bool:
-    return EVALUATOR.evaluate(old, new, DEPLOYER, "staging").admitted
+def admit_as_deployer(old: dict, new: dict, username: str = DEPLOYER) -> bool:
+    evaluator = WATCH_EVALUATOR if old["kind"] == "DaemonSet" else EVALUATOR
+    return evaluator.evaluate(old, new, username, "staging").admitted
+
+
+def deployment_of(api) -> dict:
+    return api.get("Deployment", "epoch-test", "staging")
 
 
 def test_apply_of_a_new_digest_is_admitted(tmp_path: Path) -> None:
     proc, api = run_deploy(tmp_path, live(), admit_as_deployer)
     assert proc.returncode == 0, proc.stderr
-    assert container(api.deployment)["image"] == NEW and not api.refused
+    assert container(deployment_of(api))["image"] == NEW and not api.refused
+    assert container(api.get("DaemonSet", "epoch-watch", "staging"))["image"] == NEW, "the watch follows the release"
 
 
 def test_apply_that_changes_more_than_the_image_is_refused(tmp_path: Path) -> None:
@@ -199,16 +241,23 @@ def test_apply_that_changes_more_than_the_image_is_refused(tmp_path: Path) -> No
     container(drifted)["env"][0]["value"] = "127.0.0.1"
     proc, api = run_deploy(tmp_path, drifted, admit_as_deployer)
     assert proc.returncode != 0 and api.refused
-    assert container(api.deployment)["image"] == OLD
+    assert container(deployment_of(api))["image"] == OLD
     # Control: the same apply without the policy goes through.
     proc, api = run_deploy(tmp_path / "control", drifted, None)
-    assert proc.returncode == 0 and container(api.deployment)["image"] == NEW
+    assert proc.returncode == 0 and container(deployment_of(api))["image"] == NEW
 
 
 # ------------------------------------------------------------------------------------------------
 # The optional admission-time signature check (sigstore policy-controller)
 # ------------------------------------------------------------------------------------------------
 CIP_FILE = K8S_DIR / "admission" / "optional" / "sigstore-cluster-image-policy.yaml"
+
+
+def rendered_cip() -> dict:
+    """The ClusterImagePolicy as `kubectl apply -k deploy/k8s/admission/optional` applies it."""
+    out = run([kubectl(), "kustomize", str(CIP_FILE.parent)], env={**os.environ, "KUBECONFIG": "/dev/null"}).stdout
+    [cip] = [d for d in yaml.safe_load_all(out) if d]
+    return cip
 # A closed structural schema of the ClusterImagePolicy fields this file uses (policy.sigstore.dev/v1beta1,
 # written down from the policy-controller documentation; not the CRD's own schema).
 CIP_SCHEMA = {
@@ -235,7 +284,7 @@ CIP_SCHEMA = {
 
 def test_cluster_image_policy_is_well_formed_and_fails_on_a_typo() -> None:
     import jsonschema
-    cip = yaml.safe_load(CIP_FILE.read_text())
+    cip = rendered_cip()
     jsonschema.validate(cip, CIP_SCHEMA)
     bad = copy.deepcopy(cip)
     bad["spec"]["authorities"][0]["keyless"]["identity"] = bad["spec"]["authorities"][0]["keyless"].pop("identities")
@@ -245,7 +294,7 @@ def test_cluster_image_policy_is_well_formed_and_fails_on_a_typo() -> None:
 
 def test_cluster_image_policy_trusts_exactly_release_yml_on_staging_and_main() -> None:
     import fnmatch
-    cip = yaml.safe_load(CIP_FILE.read_text())
+    cip = rendered_cip()
     [identity] = cip["spec"]["authorities"][0]["keyless"]["identities"]
     assert identity["issuer"] == "https://token.actions.githubusercontent.com"
     subject = re.compile(identity["subjectRegExp"])
@@ -257,8 +306,46 @@ def test_cluster_image_policy_trusts_exactly_release_yml_on_staging_and_main() -
                   "https://githubXcom/OWNER/REPO/.github/workflows/release.yml@refs/heads/main"):
         assert not subject.fullmatch(other), other
     # The same identity release.yml's deploy job verifies: https://github.com/$GITHUB_WORKFLOW_REF.
-    assert 'identity="https://github.com/$GITHUB_WORKFLOW_REF"' in (K8S_DIR.parents[1] / ".github" / "workflows" / "release.yml").read_text()
+    assert 'identity="https://github.com/$GITHUB_WORKFLOW_REF"' in (K8S_DIR.parents[1] / "scripts" / "release-deploy").read_text()
     [glob] = [i["glob"] for i in cip["spec"]["images"]]
     for overlay in ("staging", "production", "canary"):
         image = container(one(render(overlay), "Deployment"))["image"]
         assert fnmatch.fnmatch(image.rsplit(":", 1)[0] + "@sha256:" + "ab" * 32, glob.replace("**", "*"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The watch DaemonSet's policy (scripts/deploy pins it to the release's digest)
+# ------------------------------------------------------------------------------------------------
+def live_watch() -> dict:
+    ds = one(render("staging"), "DaemonSet", "epoch-watch")
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = OLD
+    return live_deployment(ds)
+
+
+def test_watch_policy_compares_every_daemonset_field_of_kubernetes_1_30() -> None:
+    [rule] = WATCH_POLICY["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["daemonsets"] and rule["operations"] == ["UPDATE"]
+    expressions = "\n".join(v["expression"] for v in WATCH_POLICY["spec"]["validations"])
+    spec_fields = set(re.findall(r"has\(variables\.nd\.(\w+)\)", expressions))
+    assert spec_fields == schema_fields("1.30.0", "daemonsetspec-apps-v1") - {"template"}
+    assert set(re.findall(r"has\(variables\.n\.(\w+)\)", expressions)) == schema_fields("1.30.0", "podspec-v1") - {"containers"}
+    binding = one(DOCS, "ValidatingAdmissionPolicyBinding", "epoch-deployer-watch-image-only")
+    assert binding["spec"]["policyName"] == "epoch-deployer-watch-image-only"
+    assert binding["spec"]["matchResources"] == BINDING["spec"]["matchResources"]
+
+
+@pytest.mark.parametrize("change, admitted", [
+    (lambda d: container(d).update(image=NEW), True),
+    (lambda d: None, True),
+    (lambda d: container(d).update(image=f"{REPOSITORY}:latest"), False),
+    (lambda d: pod(d).update(hostNetwork=True), False),
+    (lambda d: container(d)["env"].append({"name": "X", "value": "1"}), False),
+    (lambda d: d["spec"].update(updateStrategy={"type": "OnDelete"}), False),
+    (lambda d: d["metadata"].update(finalizers=["example.com/never"]), False),
+], ids=["new-digest", "no-change", "tag", "host-network", "env", "update-strategy", "finalizer"])
+def test_watch_policy_admits_the_image_only(change, admitted: bool) -> None:
+    old = live_watch()
+    new = copy.deepcopy(old)
+    change(new)
+    verdict_ = WATCH_EVALUATOR.evaluate(old, new, DEPLOYER, "staging")
+    assert verdict_.matched and verdict_.admitted is admitted, verdict_.refused

@@ -1,7 +1,8 @@
 """The one deploy path (scripts/deploy): the image pinned in a rendered copy of the overlay, one
 `kubectl apply`, a rollout that is waited for, rollback by deploying the previous digest; the pods'
-pull secret. Against a recording fake kubectl, and against a fake API server that enforces the
-rendered deployer Role and merges what `kubectl apply` sends (kubectl 1.32 and 1.37).
+pull secret; the watch DaemonSet pinned to the same digest. Against the recording fake kubectl
+(fakes/kubectl), and against the fake API server (fakes/api_server.py) that enforces the rendered
+deployer Role and merges what `kubectl apply` sends (both kubectls of this machine).
 """
 
 from __future__ import annotations
@@ -10,23 +11,20 @@ import base64
 import json
 import os
 import secrets
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.commands import run
-from harness.deploy import LAST_APPLIED, ApplyingAPIServer, deploy_script, kubeconfig_script, live_deployment
-from harness.kubernetes import OVERLAYS, kubectl, objects, one, render, rendered_text
+from harness.deploy import LAST_APPLIED, deploy_script, installed_cluster, kubeconfig_script
+from harness.kubernetes import IMAGE, OVERLAYS, TARGET, core_text, kubectl, objects, one, render, rendered_text
 from harness.paths import REPO_ROOT
 
 pytestmark = pytest.mark.k8s  # make k8s-test
 
-# overlay -> (namespace, Deployment)
-TARGET = {"staging": ("staging", "epoch-test"), "production": ("production", "epoch-app"),
-          "canary": ("production", "epoch-canary")}
-REPOSITORY = "registry.epoch.example.com/swift-microepoch"
+REPOSITORY = IMAGE
+FAKE_KUBECTL = REPO_ROOT / "Tests" / "e2e" / "fakes" / "kubectl"
 NEW = f"{REPOSITORY}@sha256:" + "ab" * 32
 OLD = f"{REPOSITORY}@sha256:" + "cd" * 32
 OTHER = f"{REPOSITORY}@sha256:" + "ef" * 32
@@ -37,8 +35,9 @@ def docs_of(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def image_of(deployment: dict) -> str:
-    [c] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "epoch"]
+def image_of(workload: dict) -> str:
+    """The image of the `epoch` container (Deployment) or the `epoch-watch` container (DaemonSet)."""
+    [c] = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] in ("epoch", "epoch-watch")]
     return c["image"]
 
 
@@ -82,12 +81,10 @@ def test_render_pins_the_digest_and_is_reproducible(overlay: str, tmp_path: Path
     docs = docs_of(first)
     dep = one(docs, "Deployment", TARGET[overlay][1])
     assert image_of(dep) == NEW
-    # Nothing but the image differs from the overlay as committed.
-    plain = [d for d in yaml.safe_load_all(rendered_text(overlay)) if d]
-    plain_dep = one(plain, "Deployment", TARGET[overlay][1])
-    assert image_of(plain_dep) != NEW
-    plain_dep["spec"]["template"]["spec"]["containers"][0]["image"] = NEW
-    assert docs == plain
+    # Nothing but the images (the Deployment's and the watch DaemonSet's) differs from the core as committed.
+    plain = [d for d in yaml.safe_load_all(core_text(overlay)) if d]
+    assert image_of(one(plain, "Deployment", TARGET[overlay][1])) != NEW
+    assert docs == docs_of_rendering(overlay, NEW, core_only=True)
     if overlay == "canary":
         assert dep["spec"]["replicas"] == 2, "no HPA: the canary's own count"
     else:
@@ -115,57 +112,54 @@ def test_overlays_name_pushed_tags_only(overlay: str) -> None:
 # scripts/deploy against a recording kubectl
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture
-def fake_kubectl(tmp_path: Path):
-    """A kubectl that records its arguments, keeps a copy of each applied file, answers `get` with
-    $FAKE_RUNNING, exits $FAKE_ROLLOUT_RC from `rollout status`, and renders with the real kubectl."""
-    log, applied = tmp_path / "calls.log", tmp_path / "applied"
+def fake_kubectl(tmp_path: Path, monkeypatch):
+    """fakes/kubectl, recording into tmp_path; it renders with the real kubectl."""
+    log, applied = tmp_path / "calls.jsonl", tmp_path / "applied"
     applied.mkdir()
-    fake = tmp_path / "kubectl"
-    fake.write_text(textwrap.dedent(f"""\
-        #!/usr/bin/env bash
-        printf '%s\\n' "$*" >> {log}
-        case "$*" in
-          "config current-context") echo fake-context ;;
-          kustomize*) exec {kubectl()} "$@" ;;
-          *" get deployment/"*) printf '%s' "${{FAKE_RUNNING:-}}" ;;
-          *"apply -f "*) cp "${{@: -1}}" {applied}/$(wc -l < {log}).yaml; echo "applied (fake)" ;;
-          *"rollout status"*) exit "${{FAKE_ROLLOUT_RC:-0}}" ;;
-        esac
-        """))
-    fake.chmod(0o755)
-    return fake, log, applied
+    for name, value in {"FAKE_KUBECTL_LOG": log, "FAKE_KUBECTL_APPLIED": applied, "FAKE_CONTEXT": "fake-context",
+                        "REAL_KUBECTL": kubectl()}.items():
+        monkeypatch.setenv(name, str(value))
+    return FAKE_KUBECTL, log, applied
 
 
 def calls_of(log: Path) -> list[str]:
-    return [c for c in log.read_text().splitlines() if not c.startswith("kustomize ")]
+    if not log.exists():
+        return []
+    calls = [" ".join(json.loads(line)["args"]) for line in log.read_text().splitlines()]
+    return [c for c in calls if not c.startswith("kustomize ")]
 
 
-@pytest.mark.parametrize("apply, kinds", [("1", None), ("0", ["Deployment"])])
+@pytest.mark.parametrize("apply, kinds", [("1", None), ("0", ["Deployment", "DaemonSet"])])
 def test_deploy_renders_applies_once_and_waits(fake_kubectl, apply: str, kinds) -> None:
     fake, log, applied = fake_kubectl
     out = deploy_script(ENV="production", IMAGE_REF=NEW, APPLY=apply, KUBECTL=str(fake), ROLLOUT_TIMEOUT="90s",
-                        FAKE_RUNNING=OLD).stdout
+                        FAKE_RUNNING=OLD, FAKE_API_VERSIONS="v1 apps/v1").stdout
     calls = calls_of(log)
     ns = "--namespace production"
     assert calls[0] == "config current-context"
     assert calls[1].startswith(f"{ns} get deployment/epoch-app --ignore-not-found -o jsonpath=")
     assert calls[2].startswith("apply -f " if apply == "1" else f"{ns} apply -f ")
-    assert calls[3:] == [f"{ns} rollout status deployment/epoch-app --timeout=90s"]
+    if apply == "1":  # the CRD parts are skipped on a cluster without their APIs (FAKE_API_VERSIONS)
+        assert calls[3] == "api-versions"
+        calls = calls[:3] + calls[4:]
+    assert calls[3:] == [f"{ns} rollout status daemonset/epoch-watch --timeout=90s",
+                         f"{ns} rollout status deployment/epoch-app --timeout=90s"]
     [file] = list(applied.iterdir())
     docs = docs_of(file)
     if kinds is None:
-        assert docs == docs_of_rendering("production", NEW), "APPLY=1 applies every object of the overlay"
+        assert docs == docs_of_rendering("production", NEW, core_only=True), "APPLY=1 applies every object of the core"
     else:
-        assert [d["kind"] for d in docs] == kinds and image_of(docs[0]) == NEW
+        assert [d["kind"] for d in docs] == kinds and {image_of(d) for d in docs} == {NEW}, \
+            "the Deployment and the watch DaemonSet run the same digest"
     echoed = [line[len("+ kubectl "):] for line in out.splitlines() if line.startswith("+ kubectl ")]
     assert [e for e in echoed if not e.startswith("kustomize ")] == calls[1:], "every command is printed first"
     assert out.rstrip().splitlines()[-1].startswith("deploy: done"), "done, after the rollout finished"
 
 
-def docs_of_rendering(overlay: str, image: str) -> list[dict]:
-    docs = [d for d in yaml.safe_load_all(rendered_text(overlay)) if d]
-    dep = one(docs, "Deployment", TARGET[overlay][1])
-    dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+def docs_of_rendering(overlay: str, image: str, core_only: bool = False) -> list[dict]:
+    docs = [d for d in yaml.safe_load_all(core_text(overlay) if core_only else rendered_text(overlay)) if d]
+    for workload in objects(docs, "Deployment") + objects(docs, "DaemonSet"):
+        workload["spec"]["template"]["spec"]["containers"][0]["image"] = image
     return docs
 
 
@@ -199,6 +193,7 @@ def test_dry_run_renders_and_touches_no_cluster(fake_kubectl, tmp_path: Path) ->
     out = deploy_script(ENV="production", IMAGE_REF=NEW, DRY_RUN="1", KUBECTL=str(fake)).stdout
     assert calls_of(log) == [], "DRY_RUN runs kubectl only to render"
     assert "+ kubectl apply -f " in out and "+ kubectl --namespace production rollout status" in out
+    assert "+ kubectl apply -f " in out.split("gateway")[0], "the dry run shows the CRD parts' applies too"
     assert "deploy: done" not in out and "nothing was applied" in out
 
 
@@ -209,7 +204,7 @@ def test_deploy_stops_without_a_kube_context() -> None:
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"ENV": "prod"}, "unknown ENV"),
+    ({"ENV": "prod"}, "is not in deploy/k8s/environments/environments.yaml"),
     ({"ENV": "staging", "APPLY": "2"}, "APPLY="),
     ({"ENV": "staging", "IMAGE_REF": "not an image"}, "not an image reference"),
     ({"ENV": "staging", "IMAGE_REF": NEW, "ROLLOUT_TIMEOUT": "soon"}, "ROLLOUT_TIMEOUT"),
@@ -218,7 +213,7 @@ def test_deploy_rejects_bad_input(env: dict, message: str, fake_kubectl) -> None
     fake, log, _ = fake_kubectl
     proc = deploy_script(check=False, KUBECTL=str(fake), DRY_RUN="0", **env)
     assert proc.returncode == 1 and message in proc.stderr
-    assert not log.exists()
+    assert not calls_of(log)
 
 
 def test_make_deploy_and_render_wiring() -> None:
@@ -228,7 +223,7 @@ def test_make_deploy_and_render_wiring() -> None:
     assert "+ kubectl --namespace production apply -f " in proc.stdout
     assert "+ kubectl --namespace production rollout status deployment/epoch-app --timeout=180s" in proc.stdout
     rendered = run(["make", "--no-print-directory", "render", "ENV=canary"], env=env).stdout
-    assert rendered == rendered_text("canary")
+    assert [d for d in yaml.safe_load_all(rendered) if d] == render("canary"), "make render: the core and its parts"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,18 +239,18 @@ def kubectls() -> list[str]:
 
 
 class Cluster:
-    """An ApplyingAPIServer holding `env`'s Deployment as an administrator applied it with OLD, then
-    scaled to 5 by the HPA; and the deployer's kubeconfig for it."""
+    """The fake API server holding `env`'s core as an administrator applied it with OLD (the
+    Deployment scaled to 5 by the HPA); and the deployer's kubeconfig for it."""
 
     def __init__(self, tmp_path: Path, env: str, role_verbs: list[str] | None = None, admit=None):
         namespace, name = TARGET[env]
-        docs = docs_of_rendering(env, OLD)
+        docs = docs_of_rendering(env, OLD, core_only=True)
         self.role, self.rendered = one(docs, "Role", "deployer"), one(docs, "Deployment", name)
         if role_verbs is not None:
-            self.role["rules"][0]["verbs"] = role_verbs
+            for rule in self.role["rules"]:
+                rule["verbs"] = role_verbs
         self.token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40) + "." + secrets.token_urlsafe(24)
-        (tmp_path / "tls").mkdir()
-        self.api = ApplyingAPIServer(tmp_path / "tls", self.token, self.role, live_deployment(self.rendered, 5), admit)
+        self.api = installed_cluster(tmp_path / "tls", docs, {self.token: [self.role]}, admit=admit)
         self.tmp, self.env, self.namespace, self.name = tmp_path, env, namespace, name
 
     def __enter__(self):
@@ -286,24 +281,26 @@ def test_second_apply_changes_nothing(env: str, kubectl_path: str, tmp_path: Pat
         first = cluster.deploy(NEW, kubectl_path)
         assert first.returncode == 0, f"{first.stdout}\n{first.stderr}\n{api.requests}"
         assert "successfully rolled out" in first.stdout and "deploy: done" in first.stdout
-        [patch] = api.patches
-        assert image_of(api.deployment) == NEW
-        assert "replicas" not in json.dumps(patch.get("spec", {})), "the apply must leave the HPA's count alone"
-        assert api.deployment["spec"]["replicas"] == 5
-        assert json.loads(api.deployment["metadata"]["annotations"][LAST_APPLIED])["spec"]["template"]["spec"][
+        deployment, watch = api.get("Deployment", cluster.name, cluster.namespace), api.get("DaemonSet", "epoch-watch", cluster.namespace)
+        assert len(api.patches) == 2, "one patch of the Deployment, one of the watch DaemonSet"
+        assert image_of(deployment) == NEW and image_of(watch) == NEW, "one release: the same digest on every node"
+        assert "replicas" not in json.dumps(api.patches[0].get("spec", {})), "the apply must leave the HPA's count alone"
+        assert deployment["spec"]["replicas"] == 5
+        assert json.loads(deployment["metadata"]["annotations"][LAST_APPLIED])["spec"]["template"]["spec"][
             "containers"][0]["image"] == NEW
 
         second = cluster.deploy(NEW, kubectl_path)
         assert second.returncode == 0, second.stderr
         assert "unchanged" in second.stdout
-        assert len(api.patches) == 1, f"the second apply sent a patch: {api.patches[1:]}"
+        assert len(api.patches) == 2, f"the second apply sent a patch: {api.patches[2:]}"
 
         third = cluster.deploy(OTHER, kubectl_path)  # control: another digest is a change
         assert third.returncode == 0, third.stderr
-        assert len(api.patches) == 2 and image_of(api.deployment) == OTHER
+        assert len(api.patches) == 4 and image_of(api.get("Deployment", cluster.name, cluster.namespace)) == OTHER
     assert not cluster.denied(), f"kubectl asked for more than the Role grants: {cluster.denied()}"
-    used = {verb for verb, resource, name, _ in api.requests if resource == "apps/deployments"}
-    assert {"get", "patch", "watch"} <= used <= set(cluster.role["rules"][0]["verbs"])
+    for rule in cluster.role["rules"]:
+        used = {verb for verb, resource, name, _ in api.requests if resource == f"apps/{rule['resources'][0]}"}
+        assert {"get", "patch", "watch"} <= used <= set(rule["verbs"]), (rule, used)
     assert cluster.token not in first.stdout + first.stderr + second.stdout + third.stdout
 
 
@@ -316,11 +313,11 @@ def test_rollback_is_deploying_the_previous_digest(kubectl_path: str, tmp_path: 
         assert failed.returncode == 1
         advice = f"make deploy ENV=staging APPLY=0 IMAGE_REF={OLD}"
         assert advice in failed.stderr, failed.stderr
-        assert image_of(api.deployment) == NEW
+        assert image_of(api.get("Deployment", "epoch-test", "staging")) == NEW
         api.stuck = False
         back = cluster.deploy(OLD, kubectl_path)  # what the advice runs
         assert back.returncode == 0, back.stderr
-        assert image_of(api.deployment) == OLD
+        assert image_of(api.get("Deployment", "epoch-test", "staging")) == OLD
         assert not cluster.denied(), cluster.denied()
         # Control: `rollout undo` lists the ReplicaSets, which the Role does not allow.
         undo = run([kubectl_path, "--namespace", "staging", "rollout", "undo", "deployment/epoch-test"],
@@ -334,5 +331,5 @@ def test_fake_api_server_enforces_the_role(tmp_path: Path) -> None:
     with Cluster(tmp_path, "staging", role_verbs=["get", "list", "patch"]) as cluster:
         proc = cluster.deploy(NEW, kubectl(), timeout="5s")
     assert proc.returncode == 1 and "deploy: done" not in proc.stdout
-    assert ("watch", "apps/deployments", "epoch-test", False) in cluster.api.requests
+    assert ("watch", "apps/daemonsets", "epoch-watch", False) in cluster.api.requests
     assert f"IMAGE_REF={OLD}" in proc.stderr

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from harness.commands import run
+from harness.crd_validation import cel_errors, rule_count
 from harness.kubernetes import K8S_DIR, OVERLAYS, kubectl, objects, one, render, selects
 
 pytestmark = pytest.mark.k8s  # make k8s-test
@@ -38,12 +39,14 @@ def gateway() -> dict:
 
 
 def parameters(overlay: str) -> dict:
-    path = K8S_DIR / "overlays" / overlay / ("parameters/parameters.yaml" if overlay == "canary" else "app/parameters.yaml")
+    path = K8S_DIR / "overlays" / overlay / "parameters/parameters.yaml"
     return yaml.safe_load(path.read_text())["spec"]
 
 
 def errors(doc: dict) -> list[str]:
-    return [e.message for e in VALIDATOR.iter_errors(doc)]
+    """The structural schema's errors, then (for a structurally valid object) the CEL rules'."""
+    structural = [e.message for e in VALIDATOR.iter_errors(doc)]
+    return structural or cel_errors(SCHEMA, doc)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -68,11 +71,40 @@ def test_example_gateway_is_well_formed() -> None:
     lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(type="Prefix"),  # Ingress's word, not Gateway's
     lambda r: r["spec"]["parentRefs"][0].update(namespace="Not_A_Namespace"),
     lambda r: r.update(apiVersion="gateway.networking.k8s.io/v1beta2"),
-], ids=["typo", "weight", "path-type", "namespace", "api-version"])
+    # The CRDs' x-kubernetes-validations (CEL), which no structural schema can say:
+    lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(value="sync"),  # not absolute
+    lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(value="/a/../version"),
+    lambda r: r["spec"]["rules"][0]["backendRefs"][0].pop("port"),  # a Service needs a port
+    lambda r: r["spec"]["rules"][0].update(filters=[{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]),
+], ids=["typo", "weight", "path-type", "namespace", "api-version",
+        "cel-relative-path", "cel-dot-dot", "cel-service-port", "cel-redirect-with-backends"])
 def test_structural_check_can_fail(change) -> None:
     route = one(render("production"), "HTTPRoute")
+    assert not errors(route), "control: the route as rendered passes"
     change(route)
     assert errors(route)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda g: g["spec"]["listeners"][0].update(tls={"mode": "Terminate"}), "tls must not be specified"),
+    (lambda g: g["spec"]["listeners"][1]["tls"].update(mode="Passthrough"), "tls mode must be Terminate"),
+    (lambda g: g["spec"]["listeners"][1].update(name="http"), "Listener name must be unique"),
+], ids=["tls-on-http", "https-passthrough", "duplicate-listener"])
+def test_gateway_cel_rules_can_fail(change, message: str) -> None:
+    gw = gateway()
+    assert not errors(gw), "control: the example Gateway passes"
+    change(gw)
+    assert any(message in e for e in errors(gw)), errors(gw)
+
+
+def test_the_schema_carries_the_crds_cel_rules() -> None:
+    """The schema names its upstream version, and its CEL rules really run (cel-python)."""
+    assert "gateway-api" in SCHEMA["$comment"] and "03775165" in SCHEMA["$comment"] and "v1.5" in SCHEMA["$comment"]
+    assert rule_count(SCHEMA) >= 15
+    route = one(render("production"), "HTTPRoute")
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "/a//b"
+    assert not [e for e in VALIDATOR.iter_errors(route)], "structurally fine: only the CEL rule can catch it"
+    assert any("must not contain '//'" in e for e in cel_errors(SCHEMA, route))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,7 +206,7 @@ def test_one_parameter_changes_the_policy(tmp_path: Path) -> None:
     """Control: edit only the overlay's parameter list; the rendered policy follows it."""
     copy = tmp_path / "k8s"
     shutil.copytree(K8S_DIR, copy)
-    params = copy / "overlays" / "staging" / "app" / "parameters.yaml"
+    params = copy / "overlays" / "staging" / "parameters" / "parameters.yaml"
     doc = yaml.safe_load(params.read_text())
     doc["spec"]["ingressNamespaces"] = ["ingress-nginx", "monitoring", "envoy-gateway-system"]
     params.write_text(yaml.safe_dump(doc))

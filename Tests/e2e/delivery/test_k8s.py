@@ -146,14 +146,21 @@ def test_deployer_may_roll_only_its_deployment(overlay: str) -> None:
     roles = objects(docs, "Role")
     assert [r["metadata"]["name"] for r in roles] == ["deployer"]
     rules = roles[0]["rules"]
-    # Exactly: GET + PATCH for `kubectl apply` of the Deployment, GET + LIST + WATCH (by name) for
-    # `rollout status`. Rollback deploys the previous digest: no replicasets.
+    # Exactly: GET + PATCH for `kubectl apply` of the Deployment and the watch DaemonSet (one release
+    # on every node), GET + LIST + WATCH (by name) for `rollout status`. Rollback deploys the previous
+    # digest: no replicasets.
     assert rules == [{
         "apiGroups": ["apps"],
         "resources": ["deployments"],
         "resourceNames": [name],
         "verbs": ["get", "list", "watch", "patch"],
+    }, {
+        "apiGroups": ["apps"],
+        "resources": ["daemonsets"],
+        "resourceNames": ["epoch-watch"],
+        "verbs": ["get", "list", "watch", "patch"],
     }]
+    one(docs, "DaemonSet", "epoch-watch")
     flat = json.dumps(rules)
     assert "*" not in flat and "secrets" not in flat
 

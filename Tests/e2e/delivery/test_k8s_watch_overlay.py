@@ -138,3 +138,24 @@ def test_control_canary_renders_no_watch() -> None:
     assert not objects(docs, "DaemonSet")
     assert not [d for d in docs if d["apiVersion"].startswith("monitoring.coreos.com/")]
     assert not [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "watch"]
+
+
+# kube-prometheus-stack's Prometheus, with the chart's default values (serviceMonitorSelector,
+# podMonitorSelector and ruleSelector nil, *SelectorNilUsesHelmValues true), selects monitors and
+# rules by the label `release: <Helm release name>`; its documentation installs the release
+# `kube-prometheus-stack`.
+KUBE_PROMETHEUS_STACK_SELECTOR = {"release": "kube-prometheus-stack"}  # its matchLabels
+OPERATOR_KINDS = ("PodMonitor", "ServiceMonitor", "PrometheusRule")
+
+
+@pytest.mark.parametrize("overlay", ["staging", "production"])
+def test_kube_prometheus_stack_selects_our_monitors_and_rules(overlay: str) -> None:
+    docs = render(overlay)
+    found = [d for d in docs if d["kind"] in OPERATOR_KINDS]
+    assert sorted(d["kind"] for d in found) == sorted(OPERATOR_KINDS)
+    for d in found:
+        assert selects(KUBE_PROMETHEUS_STACK_SELECTOR, d["metadata"].get("labels", {})), \
+            f"{d['kind']}/{d['metadata']['name']}: kube-prometheus-stack would scrape nothing and load no alert"
+    # Control: the same objects without the label are not selected.
+    bare = {k: v for k, v in found[0]["metadata"]["labels"].items() if k != "release"}
+    assert not selects(KUBE_PROMETHEUS_STACK_SELECTOR, bare)
