@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,8 +32,8 @@ OWN_COMPONENTS = ["../component", "cluster"]
 
 
 def render(path: Path) -> str:
-    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True,
-                            env={"KUBECONFIG": "/dev/null", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    result = subprocess.run([os.environ.get("KUBECTL", "kubectl"), "kustomize", str(path)], capture_output=True, text=True,
+                            env={**os.environ, "KUBECONFIG": "/dev/null"})
     assert result.returncode == 0, result.stderr
     return result.stdout
 
