@@ -36,8 +36,8 @@ clusters-test: release clusters-rules-test ## Two clusters in network namespaces
 	@test "$$(id -u)" = 0 || { echo "clusters-test: needs root for ip netns" >&2; exit 1; }
 	@for tool in ip curl prometheus; do command -v $$tool >/dev/null || { echo "clusters-test: $$tool is missing: run make deps" >&2; exit 1; }; done
 	@echo "clusters-test: pytest Tests/e2e/test_clusters_manifests.py (offline: kustomize, Flux schemas)"
-	@$(PYTEST) -q Tests/e2e/test_clusters_manifests.py
+	@KUBECTL=$(KUBECTL) $(PYTEST) -q Tests/e2e/test_clusters_manifests.py
 	@echo "clusters-test: pytest Tests/e2e/test_clusters.py ($(RELEASE_BIN), $$(prometheus --version 2>&1 | head -1))"
-	@$(PYTEST) -q -s -rsxX Tests/e2e/test_clusters.py
+	@KUBECTL=$(KUBECTL) $(PYTEST) -q -s -rsxX Tests/e2e/test_clusters.py
 	@if ip netns list | grep -q '^epc[0-9]*-'; then echo "clusters-test: network namespaces left behind: $$(ip netns list | grep '^epc')" >&2; exit 1; fi
 	@echo "clusters-test: no namespace left behind"

@@ -26,7 +26,8 @@ struct ChainedReportArguments: ParsableArguments {
         guard sources.allSatisfy(RoughtimeAddress.isRoughtime), sources.count >= minimumServers else {
             throw CommandFailure.usage(
                 "--report \(report) needs \(minimumServers) or more roughtime:// sources and no others; "
-                    + "got \(sources.count) source(s)")
+                    + "got \(sources.count), \(sources.filter(RoughtimeAddress.isRoughtime).count) of them roughtime://"
+            )
         }
     }
 }

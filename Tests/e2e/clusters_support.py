@@ -25,9 +25,9 @@ HTTP_PORT, ROUGHTIME_PORT, WATCH_PORT, PROMETHEUS_PORT = 8080, 2002, 9471, 9090
 
 def rendered_containers(repo: Path, cluster: str) -> dict[str, dict]:
     """The server's and the watch's container of deploy/k8s/clusters/<cluster>/production, rendered."""
-    result = subprocess.run(["kubectl", "kustomize", str(repo / "deploy" / "k8s" / "clusters" / cluster / "production")],
-                            capture_output=True, text=True, check=True,
-                            env={"KUBECONFIG": "/dev/null", "PATH": os.environ["PATH"]})
+    path = repo / "deploy" / "k8s" / "clusters" / cluster / "production"
+    result = subprocess.run([os.environ.get("KUBECTL", "kubectl"), "kustomize", str(path)], capture_output=True, text=True, check=True,
+                            env={**os.environ, "KUBECONFIG": "/dev/null"})
     containers = {}
     for doc in yaml.safe_load_all(result.stdout):
         if doc and doc["kind"] in ("Deployment", "DaemonSet"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,8 +32,8 @@ OWN_COMPONENTS = ["../component", "cluster"]
 
 
 def render(path: Path) -> str:
-    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True,
-                            env={"KUBECONFIG": "/dev/null", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    result = subprocess.run([os.environ.get("KUBECTL", "kubectl"), "kustomize", str(path)], capture_output=True, text=True,
+                            env={**os.environ, "KUBECONFIG": "/dev/null"})
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -85,11 +86,13 @@ def test_every_container_runs_the_release_files_digest(rendered):
 
 
 def test_each_cloud_component_brings_its_gateway_load_balancer_ipblocks_dns_and_label(rendered):
+    # The ipBlocks and the DNS egress come from deploy/k8s/components/<cloud> (issue 21's), by path.
     expect = {
         "gke": {"class": "gke-l7-global-external-managed", "annotation": "cloud.google.com/l4-rbs",
-                "lb": {"35.191.0.0/16", "130.211.0.0/22"}, "dns": {"169.254.169.254/32", "169.254.20.10/32"}},
+                "lb": {"35.191.0.0/16", "130.211.0.0/22", "10.129.0.0/23"},
+                "dns": {"169.254.169.254/32", "169.254.20.10/32"}},
         "eks": {"class": "aws-alb", "annotation": "service.beta.kubernetes.io/aws-load-balancer-type",
-                "lb": {"10.0.0.0/16"}, "dns": {"169.254.20.10/32"}},
+                "lb": {"192.168.0.0/16"}, "dns": set()},
     }
     for cluster, docs in rendered.items():
         want = expect[cluster]
@@ -105,8 +108,10 @@ def test_each_cloud_component_brings_its_gateway_load_balancer_ipblocks_dns_and_
         blocks = {p["ipBlock"]["cidr"] for rule in server_policy["spec"]["ingress"] for p in rule.get("from", [])
                   if "ipBlock" in p}
         assert blocks == want["lb"], cluster
-        dns = find(docs, "NetworkPolicy", "epoch-watch-dns")
-        assert {p["ipBlock"]["cidr"] for rule in dns["spec"]["egress"] for p in rule["to"]} == want["dns"]
+        watch_policy = find(docs, "NetworkPolicy", "epoch-watch")
+        dns = {p["ipBlock"]["cidr"] for rule in watch_policy["spec"]["egress"] for p in rule["to"] if "ipBlock" in p
+               and any(port["port"] == 53 for port in rule["ports"])}
+        assert dns == want["dns"], cluster
         for doc in docs:
             assert doc["metadata"].get("labels", {}).get("epoch.example.com/cluster") == cluster, doc["metadata"]["name"]
 
