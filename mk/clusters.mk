@@ -1,5 +1,5 @@
 # Two clusters on two clouds (docs/multi-cluster.md): the EpochClustersDisagree alert with promtool
-# (firing and silent, and broken copies of the rule that must fail), then Tests/e2e/test_clusters.py:
+# (firing and silent, and broken copies of the rule that must fail), then Tests/e2e/service/test_clusters.py:
 # two network namespaces joined by a veth pair, each running the release binary's server and watch,
 # a real Prometheus scraping both, a 20 s skew, a cut link, and the chained Roughtime report of
 # `epoch check --report` re-verified by scripts/verify-roughtime-report.py (Python's cryptography).
@@ -35,9 +35,9 @@ clusters-rules-test: ## promtool check/test the EpochClustersDisagree rule, and 
 clusters-test: release clusters-rules-test ## Two clusters in network namespaces: Prometheus alert on a 20 s skew only, link cut, chained Roughtime report re-verified independently
 	@test "$$(id -u)" = 0 || { echo "clusters-test: needs root for ip netns" >&2; exit 1; }
 	@for tool in ip curl prometheus; do command -v $$tool >/dev/null || { echo "clusters-test: $$tool is missing: run make deps" >&2; exit 1; }; done
-	@echo "clusters-test: pytest Tests/e2e/test_clusters_manifests.py (offline: kustomize, Flux schemas)"
-	@KUBECTL=$(KUBECTL) $(PYTEST) -q Tests/e2e/test_clusters_manifests.py
-	@echo "clusters-test: pytest Tests/e2e/test_clusters.py ($(RELEASE_BIN), $$(prometheus --version 2>&1 | head -1))"
-	@KUBECTL=$(KUBECTL) $(PYTEST) -q -s -rsxX Tests/e2e/test_clusters.py
+	@echo "clusters-test: pytest -m clusters Tests/e2e/delivery (offline: kustomize, Flux schemas)"
+	@KUBECTL=$(KUBECTL) $(PYTEST) -q -m clusters Tests/e2e/delivery
+	@echo "clusters-test: pytest -m clusters Tests/e2e/service ($(RELEASE_BIN), $$(prometheus --version 2>&1 | head -1))"
+	@KUBECTL=$(KUBECTL) $(PYTEST) -q -s -rsxX -m clusters Tests/e2e/service
 	@if ip netns list | grep -q '^epc[0-9]*-'; then echo "clusters-test: network namespaces left behind: $$(ip netns list | grep '^epc')" >&2; exit 1; fi
 	@echo "clusters-test: no namespace left behind"

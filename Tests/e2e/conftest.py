@@ -14,7 +14,7 @@ from harness.servers import EpochProcess
 
 # The make targets select tests by these markers (pytest.ini lists them with their targets).
 TARGET_MARKERS = ("binary", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
-                  "release_pipeline", "install_from_zero", "registry_gc", "rollout", "fuzz", "backpressure")
+                  "release_pipeline", "install_from_zero", "registry_gc", "clusters", "rollout", "fuzz", "backpressure")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,7 +16,9 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.clusters  # make clusters-test
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 FLUX = REPO_ROOT / "deploy" / "flux"

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from clusters_support import CLUSTER_ADDRESS, MONITOR_LINK, ROUGHTIME_PORT, Clusters, wait_until
-from conftest import REPO_ROOT
+from harness.clusters import CLUSTER_ADDRESS, MONITOR_LINK, ROUGHTIME_PORT, Clusters, wait_until
+from harness.paths import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 verifier = __import__("verify-roughtime-report")  # the independent verifier's parser, to tamper precisely
@@ -31,7 +31,8 @@ ALERT = "EpochClustersDisagree"
 SETTLE = 90
 EVALUATION_INTERVAL = 1.0  # clusters_support.Clusters.prometheus's evaluation_interval
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = [pytest.mark.clusters,  # make clusters-test
+              pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")]
 
 
 @pytest.fixture(scope="module")
