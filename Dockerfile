@@ -19,8 +19,8 @@
 ARG SWIFT_IMAGE=docker.io/library/swift:6.3-noble
 
 # ---- build: a fully static release binary at /rootfs/epoch ------------------------------------------
-# The same flags as make release (mk/swift.mk): no TLS trait, C targets in function sections; the
-# release link's settings (lld, no unwind tables) are Package.swift's.
+# The same flags as make release (mk/swift.mk), from tools/release-swift-flags: no TLS trait, every
+# function in its own section; the release link's settings (lld, no unwind tables) are Package.swift's.
 FROM ${SWIFT_IMAGE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG SWIFT_SDK=x86_64-swift-linux-musl
@@ -45,8 +45,8 @@ RUN export EPOCH_REV="${REV}" EPOCH_VERSION="${VERSION}" \
          echo "build: glibc with -static-executable (no Static Linux SDK installed)"; \
          set -- -Xswiftc -static-executable; \
        fi \
-    && set -- "$@" --disable-default-traits -Xcc -ffunction-sections -Xcc -fdata-sections \
-         -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -enforce-exclusivity=unchecked \
+    && while read -r flag; do case "${flag}" in '#'*|'') ;; *) set -- "$@" "${flag}" ;; esac; \
+       done < tools/release-swift-flags \
     && swift build -c release --product epoch "$@" \
     && bin="$(swift build -c release "$@" --show-bin-path)/epoch" \
     && mkdir -p /rootfs \

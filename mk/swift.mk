@@ -4,16 +4,9 @@ RELEASE_BIN  := .build/release/epoch
 # fresh clone that link is only made once SwiftPM has finished, and the linker cannot open the map.
 RELEASE_MAP  := .build/epoch-release.map
 # The server build the image ships (issue 10, docs/benchmark.md): fully static (glibc linked in) so the
-# scratch image needs nothing but the binary; without the TLS trait (the server never speaks TLS:
-# -1.8 MB); every function of every target, C and Swift, in a section of its own, so the linker
-# drops what is never called (-1.0 MB of the two BoringSSLs, -0.25 MB of Swift) and can place the
-# start-up code together (tools/link-order.txt); exclusivity checked at compile time only: the
-# run-time checks sit in NIO's per-read path (+4 % req/s in an A/B run, measured together with
-# ConnectionGuard's whole-read fast path: docs/benchmark.md), and a violation would no longer
-# trap. Package.swift adds the release link's settings.
-RELEASE_SWIFT_FLAGS := -c release --disable-default-traits -Xswiftc -static-executable \
-  -Xcc -ffunction-sections -Xcc -fdata-sections -Xswiftc -Xfrontend -Xswiftc -function-sections \
-  -Xswiftc -enforce-exclusivity=unchecked
+# scratch image needs nothing but the binary, with the flags of tools/release-swift-flags (the one
+# list, which the Dockerfile and the container test read too; it says why each).
+RELEASE_SWIFT_FLAGS := -c release -Xswiftc -static-executable $(shell grep -v '^\#' tools/release-swift-flags)
 RELEASE_FLAGS := $(RELEASE_SWIFT_FLAGS) -Xlinker -s -Xlinker -Map=$(CURDIR)/$(RELEASE_MAP)
 
 .PHONY: serve release link-order swift-test e2e-test

@@ -239,9 +239,9 @@ def test_dockerfile_build_stage_runs_with_a_stand_in_compiler(stand_in_swift, tm
         assert proc.returncode == 0, out
         assert "fake-swift: package resolve" in out
         want = "--swift-sdk x86_64-swift-linux-musl" if sdk == "musl" else "-Xswiftc -static-executable"
-        # make release's flags too (mk/swift.mk): no TLS trait, every function in its own section.
-        want += (" --disable-default-traits -Xcc -ffunction-sections -Xcc -fdata-sections"
-                 " -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -enforce-exclusivity=unchecked")
+        # make release's flags too, from the one list (tools/release-swift-flags).
+        flags = (REPO_ROOT / "tools" / "release-swift-flags").read_text().splitlines()
+        want += "".join(f" {flag}" for flag in flags if flag and not flag.startswith("#"))
         assert f"fake-swift: build -c release --product epoch {want} (EPOCH_REV={rev()})" in out, out
         files = image_files(f"{name}:{rev()}", tmp_path)
         assert {p for p, e in files.items() if not e.isdir()} == {"epoch"}

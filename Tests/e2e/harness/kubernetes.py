@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.certificates import make_tls_files
 from harness.commands import run
 from harness.paths import REPO_ROOT
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"

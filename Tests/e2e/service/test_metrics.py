@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness.http import http_get
-from harness.metrics import check_exposition
+from harness.metrics import check_exposition, families
 
 pytestmark = pytest.mark.monitoring  # make monitoring-test
 
