@@ -154,12 +154,11 @@ struct IntervalSource: ClockSource {
 @Suite struct WatchAgreementAndBackoffTests {
     func watch(
         _ sources: [IntervalSource], registry: PrometheusCollectorRegistry,
-        reading: ClockDiscipline = WatchTests.synchronized,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, cap: Duration = .seconds(3600)
     ) -> ClockWatch {
         ClockWatch(
             sources: sources, kinds: Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.kind) }),
-            interval: .seconds(1), discipline: FixedClockDiscipline(reading), metrics: WatchMetrics(registry: registry),
+            interval: .seconds(1), metrics: WatchMetrics(registry: registry),
             logger: WatchTests.logger, backoffCap: cap, now: now)
     }
 
@@ -179,19 +178,6 @@ struct IntervalSource: ClockSource {
         for source in sources {
             #expect(sample(text, "epoch_watch_source_agrees", "source=\"\(source.name)\"") == agrees)
         }
-    }
-
-    /// The kernel series follow the one rule: chrony's state without rtcsync (TIME_ERROR,
-    /// STA_UNSYNC, maxerror 2 ms) is synchronized; the same at the 16 s cap is not.
-    @Test(arguments: [(Int64(2_000_000), 1.0), (Int64(16_000_000_000), 0.0)])
-    func theKernelSeriesUseTheOneRule(maxError: Int64, synchronized: Double) async throws {
-        let registry = PrometheusCollectorRegistry()
-        let reading = ClockDiscipline(
-            state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: maxError,
-            estimatedErrorNanoseconds: 100_000)
-        await watch([IntervalSource(name: "a://one", offset: 0, bound: 1)], registry: registry, reading: reading)
-            .measureOnce()
-        #expect(sample(registry.emitToString(), "epoch_watch_kernel_synchronized", nil) == synchronized)
     }
 
     /// A dead Roughtime source is asked again after 1, 2, 4, 8 intervals, then every 8 (the cap

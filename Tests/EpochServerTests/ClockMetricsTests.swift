@@ -35,4 +35,16 @@ import Testing
         #expect(text.contains("\nepoch_clock_status 64.0\n"))
         #expect(text.contains("\nepoch_clock_state 5.0\n"))
     }
+
+    /// The kernel series of both names follow the one rule (issue 19): chrony's state without
+    /// rtcsync (TIME_ERROR, STA_UNSYNC, maxerror 2 ms) is synchronized; the control, the same
+    /// reading at the 16 s cap, is not.
+    @Test(arguments: [(Int64(2_000_000), "1.0"), (Int64(16_000_000_000), "0.0")])
+    func theKernelSeriesUseTheOneRule(maxError: Int64, synchronized: String) {
+        let reading = ClockDiscipline(
+            state: .error, status: ClockDiscipline.statusUnsynchronized, maxErrorNanoseconds: maxError,
+            estimatedErrorNanoseconds: 100_000)
+        #expect(scrape(.watch, reading).contains("\nepoch_watch_kernel_synchronized \(synchronized)\n"))
+        #expect(scrape(.server, reading).contains("\nepoch_clock_sync_status \(synchronized)\n"))
+    }
 }
