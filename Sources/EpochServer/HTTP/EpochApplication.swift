@@ -11,6 +11,8 @@ public struct EpochApplication: HTTPRoutes {
     let metrics: ServerMetrics
     /// The process's one reading of the kernel clock's discipline.
     let clockState: ClockState
+    /// `/` for browsers, pre-encoded at start.
+    let page: EpochPage
     private let allocator = ByteBufferAllocator()
     private static let allowedMethods = "GET, HEAD"
 
@@ -20,6 +22,7 @@ public struct EpochApplication: HTTPRoutes {
         self.readiness = readiness
         self.metrics = metrics
         self.clockState = clockState
+        self.page = EpochPage(host: configuration.hostname, rev: configuration.revision)
     }
 
     public func now() -> UnixNanoseconds { clock.now() }
@@ -28,9 +31,9 @@ public struct EpochApplication: HTTPRoutes {
         response(route: request.route, method: request.method, query: request.query, receivedAt: request.receivedAt)
     }
 
-    /// `GET /` and `HEAD /` in seconds: the same bytes all second long.
+    /// `GET /` and `HEAD /` in seconds, and the page: the same bytes all second long.
     public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool {
-        request.route == .epoch && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
+        (request.route == .epoch || request.route == .page) && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
     }
 
     /// The response to a request; `receivedAt` is when the request head was decoded (t2 of `/sync`).
@@ -58,6 +61,8 @@ public struct EpochApplication: HTTPRoutes {
                 .ok,
                 Payload.sync(
                     t1: parsed.t1, t2: receivedAt, t3: t3, clock: clockState.discipline, rev: configuration.revision))
+        case .page:
+            return pageResponse(query: query, receivedAt: receivedAt)
         case .clock:
             return json(.ok, Payload.clock(clockState.discipline))
         case .healthz:
