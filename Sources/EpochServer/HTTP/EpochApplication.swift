@@ -33,7 +33,8 @@ public struct EpochApplication: HTTPRoutes {
 
     /// `GET /` and `HEAD /` in seconds, and the page: the same bytes all second long.
     public func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool {
-        (request.route == .epoch || request.route == .page) && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
+        (request.route == .epoch || request.route == .page) && request.query.isEmpty
+            && (request.method == .GET || request.method == .HEAD)
     }
 
     /// The response to a request; `receivedAt` is when the request head was decoded (t2 of `/sync`).

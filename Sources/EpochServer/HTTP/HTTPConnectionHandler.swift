@@ -86,7 +86,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         let encoded = EncodedResponse(
             response, date: loop.cache.dateHeader, connection: .close, allocator: context.channel.allocator)
         writeAndClose(encoded.bytes, context: context)
-        loop.metrics.record(method: .RAW(value: "unparsed"), route: routes.route("", "", HTTPHeaders()), code: 400, nanoseconds: 0)
+        loop.metrics.record(
+            method: .RAW(value: "unparsed"), route: routes.route("", "", HTTPHeaders()), code: 400, nanoseconds: 0)
     }
 
     private func respond(to request: PendingRequest, context: ChannelHandlerContext) {
