@@ -11,8 +11,8 @@ public struct EpochApplication: HTTPRoutes {
     let metrics: ServerMetrics
     /// The process's one reading of the kernel clock's discipline.
     let clockState: ClockState
-    /// `/` for browsers, pre-encoded at start.
-    let page: EpochPage
+    /// `/` for browsers.
+    let page: PageOnFirstUse
     private let allocator = ByteBufferAllocator()
     private static let allowedMethods = "GET, HEAD"
 
@@ -22,7 +22,7 @@ public struct EpochApplication: HTTPRoutes {
         self.readiness = readiness
         self.metrics = metrics
         self.clockState = clockState
-        self.page = EpochPage(host: configuration.hostname, rev: configuration.revision)
+        self.page = PageOnFirstUse(host: configuration.hostname, rev: configuration.revision)
     }
 
     public func now() -> UnixNanoseconds { clock.now() }
