@@ -10,7 +10,7 @@ PAGE_SCREENSHOT_DIR := docs/images
 page-test: release ## The page for browsers in headless Chromium, and JSON byte for byte for every other client (Tests/e2e/test_page.py)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 	  || { echo "page-test: chromium and chromium-driver are missing (make deps installs them)" >&2; exit 1; }
-	@echo "==> pytest Tests/e2e/test_page.py against $(RELEASE_BIN) ($$(chromium --version))"
+	@echo "==> pytest Tests/e2e/test_page.py against $(RELEASE_BIN) ($$(chromium --version 2>/dev/null))"
 	@$(PYTEST) -q -s -rxX Tests/e2e/test_page.py
 
 page-screenshot: release ## Regenerate the page's screenshots in docs/images (light, dark, phone) with the accessibility test
