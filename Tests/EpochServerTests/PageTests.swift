@@ -12,7 +12,9 @@ import Testing
     static let firefox = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
     static let safari = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-    @Test(arguments: [chrome, firefox, safari, "text/html", "TEXT/HTML", "text/html;q=0.9, */*;q=0.1"])
+    @Test(arguments: [
+        PageTests.chrome, PageTests.firefox, PageTests.safari, "text/html", "TEXT/HTML", "text/html;q=0.9, */*;q=0.1",
+    ])
     func browsersPreferThePage(accept: String) {
         #expect(prefersHTML(acceptValues: [accept]))
     }
