@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers", from: "1.7.0"),
     ],
     targets: [
         .target(
@@ -71,7 +72,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+            ],
+            // The page for browsers, compiled in as bytes (PackageResources.page_html): no Bundle,
+            // no Foundation, no file at run time (issue 25).
+            resources: [.embedInCode("HTTP/Page/page.html")]
         ),
         .target(
             name: "EpochClient",

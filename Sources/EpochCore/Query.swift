@@ -5,6 +5,8 @@
 public struct Query: Sendable, Equatable {
     public var unit: TimeUnit = .sec
     public var t1: Int64? = nil
+    /// `?format=json|html`: the representation of `/` asked for by name, overriding `Accept`.
+    public var format: Representation? = nil
 
     public init(unit: TimeUnit = .sec, t1: Int64? = nil) {
         self.unit = unit
@@ -14,6 +16,7 @@ public struct Query: Sendable, Equatable {
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case invalidUnit(String)
         case invalidT1(String)
+        case invalidFormat(String)
 
         public var description: String {
             switch self {
@@ -22,6 +25,8 @@ public struct Query: Sendable, Equatable {
             case .invalidT1(let value):
                 "t1 must be the client's send time in Unix nanoseconds (an integer); "
                     + "got \(jsonStringLiteral(String(value.prefix(64))))"
+            case .invalidFormat(let value):
+                "format must be one of \(Representation.acceptedValues); got \(jsonStringLiteral(String(value.prefix(64))))"
             }
         }
     }
@@ -38,6 +43,9 @@ public struct Query: Sendable, Equatable {
             case "t1":
                 guard let t1 = Int64(value) else { throw .invalidT1(String(value)) }
                 self.t1 = t1
+            case "format":
+                guard let format = Representation(rawValue: String(value)) else { throw .invalidFormat(String(value)) }
+                self.format = format
             default:
                 continue
             }

@@ -13,7 +13,7 @@ from harness.servers import EpochProcess
 
 
 # The make targets select tests by these markers (pytest.ini lists them with their targets).
-TARGET_MARKERS = ("binary", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
+TARGET_MARKERS = ("binary", "page", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
                   "release_pipeline", "install_from_zero", "registry_gc", "clusters", "rollout", "fuzz", "backpressure")
 
 

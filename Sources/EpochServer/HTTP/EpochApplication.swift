@@ -11,6 +11,8 @@ package struct EpochApplication: HTTPRoutes {
     let metrics: ServerMetrics
     /// The process's one reading of the kernel clock's discipline.
     let clockState: ClockState
+    /// `/` for browsers.
+    let page: PageOnFirstUse
     private let allocator = ByteBufferAllocator()
     private static let allowedMethods = "GET, HEAD"
 
@@ -20,6 +22,7 @@ package struct EpochApplication: HTTPRoutes {
         self.readiness = readiness
         self.metrics = metrics
         self.clockState = clockState
+        self.page = PageOnFirstUse(host: configuration.hostname, rev: configuration.revision)
     }
 
     package func now() -> UnixNanoseconds { clock.now() }
@@ -28,13 +31,14 @@ package struct EpochApplication: HTTPRoutes {
         response(route: request.route, method: request.method, query: request.query, receivedAt: request.receivedAt)
     }
 
-    /// `GET /` and `HEAD /` in seconds: the same bytes all second long.
+    /// `GET /` and `HEAD /` in seconds, and the page: the same bytes all second long.
     package func isCachedPerSecond(_ request: HTTPRequestSummary<EpochRoute>) -> Bool {
-        request.route == .epoch && request.query.isEmpty && (request.method == .GET || request.method == .HEAD)
+        (request.route == .epoch || request.route == .page) && request.query.isEmpty
+            && (request.method == .GET || request.method == .HEAD)
     }
 
     /// The response to a request; `receivedAt` is when the request head was decoded (t2 of `/sync`).
-    func response(route: Route, method: HTTPMethod, query: Substring, receivedAt: UnixNanoseconds) -> Response {
+    func response(route: EpochRoute, method: HTTPMethod, query: Substring, receivedAt: UnixNanoseconds) -> Response {
         guard method == .GET || method == .HEAD else {
             var response = error(.methodNotAllowed, "method \(method.rawValue) is not allowed; use GET or HEAD")
             response.extraHeaders.append(("allow", Self.allowedMethods))
@@ -58,6 +62,8 @@ package struct EpochApplication: HTTPRoutes {
                 .ok,
                 Payload.sync(
                     t1: parsed.t1, t2: receivedAt, t3: t3, clock: clockState.discipline, rev: configuration.revision))
+        case .page:
+            return pageResponse(query: query, receivedAt: receivedAt)
         case .clock:
             return json(.ok, Payload.clock(clockState.discipline))
         case .healthz:

@@ -2,6 +2,9 @@
 /// scanner probing random URLs cannot create unbounded time series.
 package enum EpochRoute: String, HTTPRoute, CaseIterable {
     case epoch = "/"
+    /// `/` as the page for browsers (`EpochPage`): chosen by negotiation, never by a path (a
+    /// request target holds no space).
+    case page = "/ (html)"
     case sync = "/sync"
     case clock = "/clock"
     case healthz = "/healthz"

@@ -87,13 +87,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         let encoded = EncodedResponse(
             response, date: loop.cache.dateHeader, connection: .close, allocator: context.channel.allocator)
         writeAndClose(encoded.bytes, context: context)
-        loop.metrics.record(method: .RAW(value: "unparsed"), route: routes.route(""), code: 400, nanoseconds: 0)
+        loop.metrics.record(
+            method: .RAW(value: "unparsed"), route: routes.route("", "", HTTPHeaders()), code: 400, nanoseconds: 0)
     }
 
     private func respond(to request: PendingRequest, context: ChannelHandlerContext) {
         let head = request.head
         let (path, query) = splitTarget(head.uri)
-        let route = routes.route(path)
+        let route = routes.route(path, query, head.headers)
         loop.cache.follow(receivedAt: request.receivedAt, now: routes.now)
         // After CONNECT, or a request asking to upgrade the protocol, NIO's decoder treats the
         // connection as a tunnel and parses nothing more: answer it and close.

@@ -43,6 +43,11 @@ package protocol HTTPRoutes: Sendable {
     /// the `Date` header follow.
     func now() -> UnixNanoseconds
 
+    /// The route of a request: by default the one its path names. A route set that serves one
+    /// path in several representations picks the route by headers or query here (content
+    /// negotiation); keep it cheap for requests that do not ask for another representation.
+    func route(path: Substring, query: Substring, headers: HTTPHeaders) -> Route
+
     /// The response to a complete request (the server answers HTTP/1.1 without Host itself).
     func response(to request: HTTPRequestSummary<Route>) -> Response
 
@@ -54,5 +59,7 @@ package protocol HTTPRoutes: Sendable {
 }
 
 extension HTTPRoutes {
+    package func route(path: Substring, query: Substring, headers: HTTPHeaders) -> Route { Route(path: path) }
+
     package func isCachedPerSecond(_ request: HTTPRequestSummary<Route>) -> Bool { false }
 }

@@ -9,8 +9,8 @@ import NIOHTTP1
 /// tuple metadata at run time: ~5 % of the loop's time under `wrk` (perf, issue 10).
 struct RouteTable: Sendable {
     let now: @Sendable () -> UnixNanoseconds
-    /// The index of the route a path names.
-    let route: @Sendable (Substring) -> Int
+    /// The index of the route a request names: its path, negotiated by query and headers.
+    let route: @Sendable (_ path: Substring, _ query: Substring, _ headers: HTTPHeaders) -> Int
     /// The `route` metric label of each index.
     let labels: [String]
     let response:
@@ -23,8 +23,8 @@ struct RouteTable: Sendable {
         let all = Array(Routes.Route.allCases)
         labels = all.map(\.metricLabel)
         now = { routes.now() }
-        route = { path in
-            let route = Routes.Route(path: path)
+        route = { path, query, headers in
+            let route = routes.route(path: path, query: query, headers: headers)
             return all.firstIndex(of: route) ?? 0
         }
         response = { method, route, path, query, receivedAt in
