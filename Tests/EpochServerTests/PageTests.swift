@@ -1,5 +1,6 @@
 import Crypto
 import EpochCore
+import EpochTestSupport
 import Testing
 
 @testable import EpochServer
