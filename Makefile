@@ -18,7 +18,7 @@ export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
 TEST_TARGETS :=
 TEST_ORDER   := lint swift-test e2e-test clock-test ntp-test roughtime-test monitoring-test \
                 container-test registry-test k8s-test release-pipeline-test \
-                rollout-test fuzz-test backpressure-test soak-test
+                rollout-test fuzz-test fuzz-coverage sanitizers-test backpressure-test soak-test
 
 include $(sort $(wildcard mk/*.mk))
 
