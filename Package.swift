@@ -132,6 +132,13 @@ let package = Package(
 let fuzzTargetNames = (Context.environment["EPOCH_FUZZ_TARGETS"] ?? "").split(separator: " ").map(String.init)
 if !fuzzTargetNames.isEmpty {
     let plantedBug = Context.environment["EPOCH_FUZZ_PLANTED_BUG"] == "1"
+    // The ASan tree is a release build, where SwiftPM compiles for testing only in `swift test`
+    // (which would then rebuild every module): the modules the tests `@testable import` are
+    // compiled for testing here, so that `swift build --build-tests` builds what `swift test
+    // --skip-build` runs.
+    for target in package.targets where ["EpochCore", "EpochServer", "EpochClient"].contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enable-testing"])]
+    }
     package.targets.append(
         .target(
             name: "EpochFuzzSupport",
