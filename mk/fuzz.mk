@@ -10,7 +10,7 @@
 # The budget of make fuzz-coverage for all targets together, in seconds, shared equally.
 FUZZ_SECONDS   ?= 300
 FUZZ_WORK      := $(CURDIR)/.build/fuzz
-FUZZ_BIN_DIR   := $(ASAN_SCRATCH)/release
+FUZZ_BIN_DIR    = $(ASAN_SCRATCH)/release
 fuzz_run_env    = FUZZ_BIN_DIR='$(FUZZ_BIN_DIR)' FUZZ_WORK='$(FUZZ_WORK)' ASAN_OPTIONS='detect_leaks=0'
 fuzz_share      = $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) ))
 # SwiftPM does not recompile a module whose flags alone changed (CONTRIBUTING.md): the fuzz
