@@ -36,7 +36,8 @@ public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
 /// of the code under test does not hold.
 public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
     if !condition() {
-        fputs("fuzz invariant broken: \(message())\n", stderr)
+        let line = "fuzz invariant broken: \(message())\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
         abort()
     }
 }
