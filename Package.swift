@@ -166,3 +166,44 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (mk/fuzz.mk, docs/reliability.md): only when the Makefile names them in
+// EPOCH_FUZZ_TARGETS, so they stay out of the shipped product and of the usual `swift build` and
+// `swift test`. Each name is a folder Tests/Fuzz/<name> with a main.swift; adding a target is adding
+// that folder (mk/fuzz.mk lists the folders). They are built in the AddressSanitizer scratch path,
+// with coverage for every module, and linked with libFuzzer here. EPOCH_FUZZ_PLANTED_BUG=1 compiles
+// each target's planted bug, the control that the fuzzer must find.
+let fuzzTargetNames = (Context.environment["EPOCH_FUZZ_TARGETS"] ?? "").split(separator: " ").map(String.init)
+if !fuzzTargetNames.isEmpty {
+    let plantedBug = Context.environment["EPOCH_FUZZ_PLANTED_BUG"] == "1"
+    // The ASan tree is a release build, where SwiftPM compiles for testing only in `swift test`
+    // (which would then rebuild every module): the modules the tests `@testable import` are
+    // compiled for testing here, so that `swift build --build-tests` builds what `swift test
+    // --skip-build` runs.
+    for target in package.targets where ["EpochCore", "EpochServer", "EpochClient"].contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enable-testing"])]
+    }
+    package.targets.append(
+        .target(
+            name: "EpochFuzzSupport",
+            dependencies: ["EpochCore", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/Fuzz/Support"))
+    for name in fuzzTargetNames {
+        package.targets.append(
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: [
+                    "EpochFuzzSupport", "EpochCore", "EpochServer", "EpochClient",
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOEmbedded", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                    .product(name: "Crypto", package: "swift-crypto"),
+                ],
+                path: "Tests/Fuzz/\(name)",
+                swiftSettings: plantedBug ? [.define("EPOCH_FUZZ_PLANTED_BUG")] : [],
+                // libFuzzer's main is linked whole; lld, because gold fails on these objects'
+                // debug information ("internal error in format_file_lineno").
+                linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]))
+    }
+}

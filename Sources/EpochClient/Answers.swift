@@ -2,7 +2,7 @@ import EpochCore
 import FoundationEssentials
 
 /// `GET /sync`'s answer.
-struct SyncAnswer: Decodable {
+package struct SyncAnswer: Decodable {
     var type: String
     var t2: Int64
     var t3: Int64
@@ -13,7 +13,7 @@ struct SyncAnswer: Decodable {
 }
 
 /// `GET /`'s answer, from this service or the original go-microepoch.
-struct EpochAnswer: Decodable {
+package struct EpochAnswer: Decodable {
     var type: String
     var data: Int64
     var unit: String?
@@ -21,13 +21,13 @@ struct EpochAnswer: Decodable {
 }
 
 /// What a server said, interpreted.
-enum Answer {
+package enum Answer {
     case sync(SyncAnswer)
     case wholeSeconds(EpochAnswer)
 
     /// Reads a 200 body: a sync answer, or (from a server without `/sync` that answers every
     /// path with the epoch, as go-microepoch does) a whole-second epoch answer.
-    static func parse(_ body: [UInt8], from url: String) throws(SyncFailure) -> Answer {
+    package static func parse(_ body: [UInt8], from url: String) throws(SyncFailure) -> Answer {
         let decoder = JSONDecoder()
         let data = Data(body)
         if let sync = try? decoder.decode(SyncAnswer.self, from: data), sync.type == "sync", sync.unit == "ns" {

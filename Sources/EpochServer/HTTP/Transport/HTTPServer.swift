@@ -137,12 +137,6 @@ package final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             }.get()
         }
         let loopStates = states
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = configuration.maxHeaderBytes
-        decoderLimits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        decoderLimits.maxHeaderFieldCount = 100
-        let limits = decoderLimits
-        let backpressure = configuration.backpressure
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -172,22 +166,43 @@ package final class HTTPServer<Routes: HTTPRoutes>: Service, Sendable {
             .childChannelOption(.socketOption(.so_sndbuf), value: 32 * 1024)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    let deadline = ConnectionGuard(
-                        requestTimeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
-                        maxRequestBytes: configuration.maxRequestBytes,
-                        idleTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds),
-                        sliceBytes: backpressure ? 4096 : nil)
-                    try pipeline.addHandler(deadline)
-                    try pipeline.addHandler(
-                        ByteToMessageHandler(
-                            HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
-                    let state = loopStates[ObjectIdentifier(channel.eventLoop)]!.value
-                    try pipeline.addHandler(HTTPConnectionHandler(routes: routes, loop: state, deadline: deadline))
+                    try Self.addConnectionHandlers(
+                        to: channel.pipeline.syncOperations, configuration: configuration, routes: routes,
+                        state: loopStates[ObjectIdentifier(channel.eventLoop)]!.value)
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
+    }
+
+    /// Adds one connection's handlers to `channel`, as for an accepted connection but with a
+    /// `LoopState` of its own: the HTTP fuzz target (Tests/Fuzz/http) drives them on an
+    /// `EmbeddedChannel`, bytes in and responses out, without a socket.
+    package func addConnectionHandlers(to channel: any Channel) throws {
+        try Self.addConnectionHandlers(
+            to: channel.pipeline.syncOperations, configuration: configuration, routes: table,
+            state: LoopState(metrics: metrics, routeLabels: table.labels))
+    }
+
+    /// Every connection's pipeline: `ConnectionGuard`, NIO's request decoder with the configured
+    /// limits, `HTTPConnectionHandler`.
+    private static func addConnectionHandlers(
+        to pipeline: ChannelPipeline.SynchronousOperations, configuration: ServerConfiguration, routes: RouteTable,
+        state: LoopState
+    ) throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldCount = 100
+        let deadline = ConnectionGuard(
+            requestTimeout: .nanoseconds(configuration.requestTimeout.totalNanoseconds),
+            maxRequestBytes: configuration.maxRequestBytes,
+            idleTimeout: .nanoseconds(configuration.idleTimeout.totalNanoseconds),
+            sliceBytes: configuration.backpressure ? 4096 : nil)
+        try pipeline.addHandler(deadline)
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
+        try pipeline.addHandler(HTTPConnectionHandler(routes: routes, loop: state, deadline: deadline))
     }
 }
 

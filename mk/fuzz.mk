@@ -1,0 +1,46 @@
+# Coverage-guided fuzzing with libFuzzer (docs/reliability.md): one target per door, each a folder
+# Tests/Fuzz/<name> with a main.swift that calls the real code and checks its promises, seeds in
+# Tests/Fuzz/corpus/<name>, a dictionary in Tests/Fuzz/dictionaries/<name>.dict. Adding a target is
+# adding that folder: FUZZ_TARGETS (mk/sanitizers.mk) lists the folders, and Package.swift makes an
+# executable `fuzz-<name>` of each, linked with libFuzzer, in the AddressSanitizer tree (.build/asan).
+# The control: EPOCH_FUZZ_PLANTED_BUG=1 compiles a bug planted in each target, which the fuzzer
+# must find within its share of the budget; then the targets are built again without it.
+.PHONY: fuzz-build fuzz-planted fuzz-coverage fuzz-long
+
+# The budget of make fuzz-coverage for all targets together, in seconds, shared equally.
+FUZZ_SECONDS   ?= 300
+FUZZ_WORK      := $(CURDIR)/.build/fuzz
+FUZZ_BIN_DIR    = $(ASAN_SCRATCH)/release
+fuzz_run_env    = FUZZ_BIN_DIR='$(FUZZ_BIN_DIR)' FUZZ_WORK='$(FUZZ_WORK)' ASAN_OPTIONS='detect_leaks=0'
+fuzz_share      = $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) ))
+# SwiftPM does not recompile a module whose flags alone changed (CONTRIBUTING.md): the fuzz
+# targets' objects are removed whenever the planted-bug flag flips, so that it takes effect.
+fuzz_forget     = rm -rf $(ASAN_SCRATCH)/*/release/fuzz_*.build $(FUZZ_BIN_DIR)/fuzz-*
+fuzz_built_mark = $(ASAN_SCRATCH)/fuzz-planted-bug
+
+# Not yet in `make test` (issue 24 is open): on this 2-core machine the sanitizer build of the
+# test graph has not been seen to finish beside the other work, so its run time against CI's budget
+# is unmeasured. Run it by hand: `make fuzz-coverage`.
+
+fuzz-build: ## Build the fuzz targets without planted bugs (.build/asan/release/fuzz-*, with the ASan test graph)
+	@if [[ "$$(cat $(fuzz_built_mark) 2>/dev/null)" != 0 ]]; then $(fuzz_forget); fi
+	@$(MAKE) --no-print-directory asan-build
+	@echo 0 > $(fuzz_built_mark)
+
+fuzz-planted: ## The control: each target built with its planted bug must crash within its share of FUZZ_SECONDS
+	@if [[ "$$(cat $(fuzz_built_mark) 2>/dev/null)" != 1 ]]; then $(fuzz_forget); fi
+	@echo "==> swift build --build-tests $(ASAN_BUILD_FLAGS) with EPOCH_FUZZ_PLANTED_BUG=1 (recompiles the fuzz targets only)"
+	@EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG=1 $(SWIFT) build --build-tests $(ASAN_BUILD_FLAGS) 2>&1 \
+	  | { grep -v "Cannot export local symbol '__asan" || true; }
+	@echo 1 > $(fuzz_built_mark)
+	@for t in $(FUZZ_TARGETS); do $(fuzz_run_env) scripts/fuzz-run $$t $(fuzz_share) planted; done
+	@$(fuzz_forget); rm -f $(fuzz_built_mark)
+
+fuzz-coverage: fuzz-planted fuzz-build ## The control, then every fuzz target for its share of FUZZ_SECONDS (300): executions, exec/s, edges
+	@echo "==> $(words $(FUZZ_TARGETS)) fuzz targets, $(fuzz_share) s each ($(FUZZ_SECONDS) s in all); work in $(FUZZ_WORK)"
+	@for t in $(FUZZ_TARGETS); do $(fuzz_run_env) scripts/fuzz-run $$t $(fuzz_share); done
+	@echo "fuzz-coverage: $(words $(FUZZ_TARGETS)) targets ran clean"
+
+fuzz-long: fuzz-build ## Run one fuzz target for as long as asked: make fuzz-long TARGET=ntp SECONDS=3600
+	@[[ -n "$(TARGET)" ]] || { echo "fuzz-long: name TARGET, one of: $(FUZZ_TARGETS)" >&2; exit 1; }
+	@$(fuzz_run_env) scripts/fuzz-run '$(TARGET)' '$(or $(SECONDS),600)'
