@@ -86,11 +86,12 @@ struct Serve: AsyncParsableCommand {
         BuildInfoMetric.register(
             in: metrics.registry, version: configuration.version, revision: configuration.revision,
             swift: configuration.swiftVersion)
+        // Before the HTTP server exists: a bad NTS file exits with its one line, nothing to stop.
+        let (ntsKE, ntsNTP) = try makeNTS(ntsConfiguration, metrics: metrics, logger: logger)
         let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
         // ServiceGroup shuts services down last to first: HTTP drains first, and the UDP protocols
         // (listed before it) answer until it has.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let (ntsKE, ntsNTP) = try makeNTS(ntsConfiguration, metrics: metrics, logger: logger)
         if let ntsKE { services.append(.init(service: ntsKE)) }
         if let ntpConfiguration {
             services.append(

@@ -23,9 +23,9 @@ import Testing
 
     /// A client request: header, Unique Identifier, the cookie, placeholders, authenticator.
     static func request(
-        session: NTSSessionKeys = session, cookie: [UInt8]? = nil, placeholders: Int = 0, nonce: [UInt8] = .init(
-            repeating: 5, count: 16)
+        session: NTSSessionKeys = session, cookie: [UInt8]? = nil, placeholders: Int = 0, nonce: [UInt8]? = nil
     ) -> [UInt8] {
+        let nonce = nonce ?? [UInt8](repeating: 5, count: session.algorithm.nonceByteCount)
         let sealedCookie = cookie ?? keyring.seal(session, nonce: [UInt8](repeating: 3, count: 16))
         var packet = [0x23, 0, 6, 0x20] + [UInt8](repeating: 0, count: 36) + [UInt8](repeating: 7, count: 8)
         packet += NTPExtensionField.encode(type: NTPExtensionField.uniqueIdentifier, body: uid)

@@ -66,8 +66,10 @@ def blocking(call, sock: socket.socket, timeout: float):
 
 
 def key_exchange(port: int, ca: Path | None, request: bytes = CHRONY_KE_REQUEST, alpn: list[bytes] | None = None,
-                 timeout: float = 10.0) -> tuple[bytes, Session | None]:
-    """One NTS-KE exchange with 127.0.0.1:port: (the raw response, the session when it gave keys)."""
+                 timeout: float = 10.0, close_after_sending: bool = False) -> tuple[bytes, Session | None]:
+    """One NTS-KE exchange with 127.0.0.1:port: (the raw response, the session when it gave keys).
+    `close_after_sending` sends TLS close_notify after the request, so that a server waiting for
+    the rest of an incomplete message learns at once that none will come."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     connection = SSL.Connection(tls_context(ca, [b"ntske/1"] if alpn is None else alpn), sock)
     connection.set_tlsext_host_name(b"localhost")
@@ -76,6 +78,11 @@ def key_exchange(port: int, ca: Path | None, request: bytes = CHRONY_KE_REQUEST,
         blocking(connection.do_handshake, sock, timeout)
         if request:
             blocking(lambda: connection.sendall(request), sock, timeout)
+        if close_after_sending:
+            try:
+                connection.shutdown()
+            except SSL.Error:
+                pass
         response = b""
         while True:
             try:

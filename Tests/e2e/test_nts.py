@@ -332,7 +332,7 @@ def test_hostile_ke_record_streams(nts_server, nts_files):
         request = mutate(rng, b"\x00" * 48 + CHRONY_KE_REQUEST)[48:] if rng.random() < 0.7 else \
             bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000)))
         try:
-            key_exchange(ke, nts_files["ca"], request=request, timeout=8)
+            key_exchange(ke, nts_files["ca"], request=request, timeout=8, close_after_sending=True)
         except (OSError, Exception) as error:  # the server closing mid-stream is fine
             if isinstance(error, AssertionError):
                 raise
