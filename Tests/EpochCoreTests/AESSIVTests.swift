@@ -79,7 +79,8 @@ import Testing
         let key = [UInt8](repeating: 7, count: 16)
         let nonce = [UInt8](repeating: 9, count: 12)
         let sealed = NTSAEADAlgorithm.aes128GCMSIV.seal([1, 2, 3, 4], key: key, nonce: nonce, associatedData: [5])!
-        #expect(NTSAEADAlgorithm.aes128GCMSIV.open(sealed, key: key, nonce: nonce, associatedData: [5]) == [1, 2, 3, 4])
+        #expect(
+            NTSAEADAlgorithm.aes128GCMSIV.open(sealed, key: key, nonce: nonce, associatedData: [5]) == [1, 2, 3, 4])
         #expect(NTSAEADAlgorithm.aes128GCMSIV.open(sealed, key: key, nonce: nonce, associatedData: [6]) == nil)
     }
 }

@@ -17,7 +17,8 @@ import Testing
             return NTSKEExchange.Response(outcome: .badRequest, bytes: [])
         }
         return NTSKEExchange.respond(
-            to: records, ntpPort: ntpPort, exportKeys: { algorithm in
+            to: records, ntpPort: ntpPort,
+            exportKeys: { algorithm in
                 NTSSessionKeys(
                     algorithm: algorithm, c2s: [UInt8](repeating: 1, count: algorithm.keyByteCount),
                     s2c: [UInt8](repeating: 2, count: algorithm.keyByteCount))
@@ -127,11 +128,17 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         var outcomes: [String: Int] = [:]
         for round in 0..<10_000 {
-            var bytes = round % 3 == 0 ? (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) } : Self.chronyRequest
+            var bytes =
+                round % 3 == 0
+                ? (0..<Int.random(in: 0..<64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                } : Self.chronyRequest
             for _ in 0..<Int.random(in: 1...3, using: &generator) where !bytes.isEmpty {
                 switch Int.random(in: 0..<3, using: &generator) {
-                case 0: bytes[Int.random(in: 0..<bytes.count, using: &generator)] = .random(in: 0...255, using: &generator)
-                case 1: bytes.insert(contentsOf: bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)), at: 0)
+                case 0:
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = .random(in: 0...255, using: &generator)
+                case 1:
+                    bytes.insert(contentsOf: bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)), at: 0)
                 default: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)))
                 }
             }

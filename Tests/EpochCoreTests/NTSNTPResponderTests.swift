@@ -158,7 +158,8 @@ import Testing
             var bytes = base
             for _ in 0..<Int.random(in: 1...4, using: &generator) {
                 switch Int.random(in: 0..<3, using: &generator) {
-                case 0: bytes[Int.random(in: 48..<bytes.count, using: &generator)] = .random(in: 0...255, using: &generator)
+                case 0:
+                    bytes[Int.random(in: 48..<bytes.count, using: &generator)] = .random(in: 0...255, using: &generator)
                 case 1: bytes = Array(bytes.prefix(Int.random(in: 48...bytes.count, using: &generator)))
                 default: bytes += [UInt8](repeating: .random(in: 0...255, using: &generator), count: 4)
                 }

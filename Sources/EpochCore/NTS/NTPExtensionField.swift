@@ -27,7 +27,8 @@ public struct NTPExtensionField: Sendable, Equatable {
             let length = Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
             guard length >= 4, length % 4 == 0, bytes.count - index >= length else { return nil }
             fields.append(
-                NTPExtensionField(type: type, body: bytes[(index + 4)..<(index + length)], range: index..<(index + length)))
+                NTPExtensionField(
+                    type: type, body: bytes[(index + 4)..<(index + length)], range: index..<(index + length)))
             index += length
         }
         return fields

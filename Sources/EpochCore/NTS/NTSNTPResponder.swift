@@ -82,7 +82,8 @@ public struct NTSNTPResponder: Sendable {
         guard let (nonce, ciphertext) = Self.authenticatorParts(authenticator.body) else { return .drop(.malformed) }
         guard
             let plaintext = session.algorithm.open(
-                ciphertext, key: session.c2s, nonce: nonce, associatedData: Array(request[..<authenticator.range.lowerBound]))
+                ciphertext, key: session.c2s, nonce: nonce,
+                associatedData: Array(request[..<authenticator.range.lowerBound]))
         else { return .drop(.badAuthenticator) }
         // Placeholders may also travel encrypted (§5.7).
         guard let inner = NTPExtensionField.parseAll(plaintext, from: 0) else { return .drop(.malformed) }
@@ -110,9 +111,13 @@ public struct NTSNTPResponder: Sendable {
             return .drop(.badAuthenticator)
         }
         let body =
-            [UInt8(replyNonce.count >> 8), UInt8(replyNonce.count & 0xFF), UInt8(sealed.count >> 8), UInt8(sealed.count & 0xFF)]
+            [
+                UInt8(replyNonce.count >> 8), UInt8(replyNonce.count & 0xFF), UInt8(sealed.count >> 8),
+                UInt8(sealed.count & 0xFF),
+            ]
             + replyNonce + sealed
-        return .reply(head + NTPExtensionField.encode(type: NTPExtensionField.ntsAuthenticator, body: body), cookies: count)
+        return .reply(
+            head + NTPExtensionField.encode(type: NTPExtensionField.ntsAuthenticator, body: body), cookies: count)
     }
 
     /// The authenticator's nonce and ciphertext (RFC 8915 §5.6): their lengths, then each padded

@@ -117,7 +117,9 @@ final class NTSKEHandler: ChannelInboundHandler {
     }
 
     /// Writes the response, then closes (swift-nio-ssl sends close_notify first).
-    private func respond(context: ChannelHandlerContext, _ response: NTSKEExchange.Response, end: NTSMetrics.SessionEnd?) {
+    private func respond(
+        context: ChannelHandlerContext, _ response: NTSKEExchange.Response, end: NTSMetrics.SessionEnd?
+    ) {
         guard !counted else { return }
         counted = true
         if let end { metrics.session(end) } else { metrics.session(response.outcome) }

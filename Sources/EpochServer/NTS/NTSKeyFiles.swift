@@ -39,7 +39,8 @@ public final class NTSKeyFiles: Sendable {
     }
 
     /// Reads every file once; throws the first that does not load.
-    public init(certificatePath: String, privateKeyPath: String, cookieKeyPath: String, logger: Logger) throws(Failure) {
+    public init(certificatePath: String, privateKeyPath: String, cookieKeyPath: String, logger: Logger) throws(Failure)
+    {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
         self.cookieKeyPath = cookieKeyPath
@@ -60,7 +61,9 @@ public final class NTSKeyFiles: Sendable {
     public func refresh() {
         let tlsIdentity = [FileIdentity(certificatePath), FileIdentity(privateKeyPath)]
         let keyIdentity = FileIdentity(cookieKeyPath)
-        let (tlsChanged, keyChanged) = state.withLockedValue { ($0.tlsIdentity != tlsIdentity, $0.keyIdentity != keyIdentity) }
+        let (tlsChanged, keyChanged) = state.withLockedValue {
+            ($0.tlsIdentity != tlsIdentity, $0.keyIdentity != keyIdentity)
+        }
         if tlsChanged {
             do {
                 let tls = try Self.loadTLS(certificatePath, privateKeyPath)
@@ -129,7 +132,8 @@ public final class NTSKeyFiles: Sendable {
         do {
             return try NTSCookieKeyFile.parse(Array(contents[..<count]))
         } catch {
-            throw Failure(description: "--nts-cookie-key \(path) \(error.description) (make one with `epoch nts keygen`)")
+            throw Failure(
+                description: "--nts-cookie-key \(path) \(error.description) (make one with `epoch nts keygen`)")
         }
     }
 }
