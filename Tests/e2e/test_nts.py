@@ -422,3 +422,49 @@ def test_the_nts_component_adds_nts_ke_and_ntp_to_an_overlay():
     plain = render([])
     assert not any(name == "nts-ke" for name, _, _ in plain["ports"] | plain["service"])
     assert not plain["env"] and "epoch-nts-tls" not in plain["volumes"]
+
+
+def test_certificate_and_cookie_key_reload_when_their_files_change(nts_server, nts_files, tmp_path, release_binary):
+    """cert-manager renews the certificate in place, the operator rotates the cookie key: new
+    sessions get the new certificate without a restart, and cookies sealed before the rotation
+    still open. The control of each: the old CA no longer verifies; a key nobody holds gets a NAK."""
+    import time
+
+    server, ntp, ke = nts_server()
+    _, before = key_exchange(ke, nts_files["ca"])
+    assert before is not None
+    new_ca, new_cert, new_key = make_tls_files(tmp_path / "renewed", common_name="renewed CA")
+    # Replaced as a Secret volume does: new files, then a rename over the old names.
+    for source, target in ((new_cert, nts_files["cert"]), (new_key, nts_files["key"])):
+        staged = target.with_suffix(".new")
+        staged.write_bytes(source.read_bytes())
+        staged.rename(target)
+    rotated = tmp_path / "rotated.key"
+    subprocess.run([str(release_binary), "nts", "keygen", str(rotated), "--previous", str(nts_files["cookie_key"])],
+                   check=True)
+    rotated.rename(nts_files["cookie_key"])
+    deadline = time.monotonic() + 15
+    after = None
+    while time.monotonic() < deadline:
+        try:
+            _, after = key_exchange(ke, new_ca, timeout=3)
+            if after is not None:
+                break
+        except Exception:  # the old certificate still served: not yet reloaded
+            time.sleep(0.5)
+    assert after is not None, "the renewed certificate was not served within 15 s"
+    with pytest.raises(Exception):
+        key_exchange(ke, nts_files["ca"], timeout=3)
+    assert after.cookies[0][:4] != before.cookies[0][:4], "new cookies must carry the new key's ID"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        for session in (before, after):  # a cookie from before the rotation, and one from after
+            packet, uid = ntp_request(session, session.cookies[1])
+            sock.sendto(packet, ("127.0.0.1", ntp))
+            reply, _ = sock.recvfrom(4096)
+            assert len(verify_reply(session, reply, uid)) == 1
+        forged = bytes.fromhex("0badc0de") + before.cookies[2][4:]
+        packet, uid = ntp_request(before, forged)
+        sock.sendto(packet, ("127.0.0.1", ntp))
+        reply, _ = sock.recvfrom(4096)
+        assert reply[12:16] == b"NTSN"
