@@ -19,7 +19,8 @@
 ARG SWIFT_IMAGE=docker.io/library/swift:6.3-noble
 
 # ---- build: a fully static release binary at /rootfs/epoch ------------------------------------------
-# The same flags as make release (mk/swift.mk): no TLS trait, C targets in function sections; the
+# The same flags as make release (mk/swift.mk): no TLS trait (no https:// client; NTS-KE's TLS is
+# always in the server), C targets in function sections; the
 # release link's settings (lld, no unwind tables) are Package.swift's.
 FROM ${SWIFT_IMAGE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
