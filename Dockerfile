@@ -19,8 +19,9 @@
 ARG SWIFT_IMAGE=docker.io/library/swift:6.3-noble
 
 # ---- build: a fully static release binary at /rootfs/epoch ------------------------------------------
-# The same flags as make release (mk/swift.mk), from tools/release-swift-flags: no TLS trait, every
-# function in its own section; the release link's settings (lld, no unwind tables) are Package.swift's.
+# The same flags as make release (mk/swift.mk), from tools/release-swift-flags: no TLS trait (no
+# https:// client; NTS-KE's TLS is always in the server), every function in its own section; the
+# release link's settings (lld, no unwind tables) are Package.swift's.
 FROM ${SWIFT_IMAGE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG SWIFT_SDK=x86_64-swift-linux-musl

@@ -27,8 +27,8 @@ let package = Package(
     traits: [
         .trait(
             name: "TLS",
-            description: "https:// sources for sync, check and watch, through swift-nio-ssl (1.8 MB of the "
-                + "static binary). make release and the image build without it: the server never speaks TLS."),
+            description: "https:// sources for sync, check and watch, through swift-nio-ssl. make release and "
+                + "the image build without it; the server links swift-nio-ssl anyway, for NTS-KE (RFC 8915)."),
         .default(enabledTraits: ["TLS"]),
     ],
     dependencies: [
@@ -55,7 +55,12 @@ let package = Package(
         .target(name: "CEpochAffinity"),
         .target(
             name: "EpochCore",
-            dependencies: ["CEpochTimex", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "CEpochTimex",
+                .product(name: "Crypto", package: "swift-crypto"),
+                // AES.CMAC and AES._CTR, which NTS's AES-SIV-CMAC (RFC 5297) is composed of.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "EpochServer",
@@ -67,6 +72,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                // NTS-KE (RFC 8915 §4) is TLS 1.3: the server needs TLS whatever the TLS trait says.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -128,7 +136,10 @@ let package = Package(
             name: "EpochTestSupport",
             dependencies: [
                 "EpochServer",
+                "EpochClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

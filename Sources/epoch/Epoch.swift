@@ -35,7 +35,7 @@ struct Epoch: AsyncParsableCommand {
         commandName: "epoch",
         abstract: "Serve the current Unix time over HTTP, and measure a clock's offset against it.",
         version: "\(BuildInfo.version) (rev \(BuildInfo.revision), Swift \(BuildInfo.swiftVersion))",
-        subcommands: [Serve.self, Sync.self, Check.self, Watch.self, Roughtime.self],
+        subcommands: [Serve.self, Sync.self, Check.self, Watch.self, Roughtime.self, NTS.self],
         defaultSubcommand: Serve.self
     )
 

@@ -78,22 +78,29 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var ntp: NTPArguments
 
+    @OptionGroup var nts: NTSArguments
+
     func run() async throws {
         let configuration = try makeConfiguration()
         let ntpConfiguration = try ntp.configuration(host: configuration.host, clockSkew: configuration.clockSkew)
+        let ntsConfiguration = try nts.configuration(host: configuration.host, ntp: ntpConfiguration)
         try logging.bootstrap()
         let logger = Logger(label: "epoch")
         // One clock reading and one metrics registry per process, shared by every protocol.
         let clock = ClockState()
         let metrics = ServiceRuntime.metrics(for: configuration)
+        // Before the HTTP server exists: a bad NTS file exits with its one line, nothing to stop.
+        let (ntsKE, ntsNTP) = try makeNTS(ntsConfiguration, metrics: metrics, logger: logger)
         let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
         // ServiceGroup shuts services down last to first: HTTP drains first, and the UDP protocols
         // (listed before it) answer until it has.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ntsKE { services.append(.init(service: ntsKE)) }
         if let ntpConfiguration {
             services.append(
                 .init(
-                    service: NTPServer(configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger))
+                    service: NTPServer(
+                        configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger, nts: ntsNTP))
             )
         }
         if let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger) {

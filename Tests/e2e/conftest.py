@@ -13,7 +13,7 @@ from harness.servers import EpochProcess
 
 
 # The make targets select tests by these markers (pytest.ini lists them with their targets).
-TARGET_MARKERS = ("binary", "page", "clock", "ntp", "roughtime", "monitoring", "container", "registry", "k8s",
+TARGET_MARKERS = ("binary", "page", "clock", "ntp", "nts", "roughtime", "monitoring", "container", "registry", "k8s",
                   "release_pipeline", "install_from_zero", "registry_gc", "clusters", "rollout", "fuzz", "backpressure")
 
 
@@ -44,7 +44,8 @@ def release_binary() -> Path:
 @pytest.fixture(scope="session")
 def tls_binary() -> Path:
     """A build with the package's default traits, TLS among them: `swift build --product epoch`
-    (make e2e-test builds it). The release binary is built without TLS, as the image is."""
+    (make e2e-test builds it). The release binary is built without the TLS trait, as the image is:
+    no https:// client (its server still speaks TLS 1.3 for NTS-KE)."""
     binary = Path(os.environ.get("EPOCH_TLS_BINARY", REPO_ROOT / ".build" / "debug" / "epoch"))
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run `swift build --product epoch` (make e2e-test does)")

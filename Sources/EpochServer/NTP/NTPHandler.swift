@@ -20,9 +20,12 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
     /// lock is uncontended.
     private let rateLimiter: NIOLockedValueBox<ClientRateLimiter>?
 
+    /// NTS (RFC 8915): authenticates requests that carry its fields and seals their replies.
+    private let nts: NTSNTPService?
+
     init(
         responder: NTPResponder, wallClock: WallClock, clock: ClockState, metrics: NTPMetrics, logger: Logger,
-        rateLimiter: ClientRateLimiter? = nil
+        rateLimiter: ClientRateLimiter? = nil, nts: NTSNTPService? = nil
     ) {
         self.responder = responder
         self.wallClock = wallClock
@@ -30,6 +33,7 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
         self.metrics = metrics
         self.logger = logger
         self.rateLimiter = rateLimiter.map { NIOLockedValueBox($0) }
+        self.nts = nts
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -55,14 +59,22 @@ final class NTPHandler: ChannelInboundHandler, Sendable {
                 }
             }
             var bytes = packet.bytes
-            NTPPacket.stamp(transmitTime: NTPTimestamp(unixNanoseconds: wallClock.now()), into: &bytes)
+            var leap = packet.leap
+            switch nts?.answer(to: request.data.readableBytesView, header: packet, transmitTime: transmitTime) {
+            case .send(let sealed, let sealedLeap)?: (bytes, leap) = (sealed, sealedLeap)
+            case .dropped?: return
+            case .plain?, nil:
+                NTPPacket.stamp(transmitTime: transmitTime(), into: &bytes)
+            }
             let reply = AddressedEnvelope(
                 remoteAddress: request.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
             // Counted before the write: a client that has its answer finds it counted.
-            if limited { metrics.rateLimited() } else { metrics.replied(packet.leap) }
+            if limited { metrics.rateLimited() } else { metrics.replied(leap) }
             context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
         }
     }
+
+    private func transmitTime() -> NTPTimestamp { NTPTimestamp(unixNanoseconds: wallClock.now()) }
 
     /// A datagram socket's errors (an ICMP unreachable surfacing on a later read, a full send
     /// buffer) concern one peer, not the server: count them and keep the socket open.

@@ -18,12 +18,17 @@ package final class NTPServer: Service, Sendable {
     private let metrics: NTPMetrics
     private let logger: Logger
     private let loop = DatagramServiceLoop()
+    private let nts: NTSNTPService?
 
     /// The address the server listens on, once it does.
     package var boundAddress: EventLoopFuture<SocketAddress> { loop.boundAddress }
 
-    package init(configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger) {
+    package init(
+        configuration: NTPServerConfiguration, clock: ClockState, metrics: ServerMetrics, logger: Logger,
+        nts: NTSNTPService? = nil
+    ) {
         self.configuration = configuration
+        self.nts = nts
         self.clock = clock
         self.metrics = NTPMetrics(registry: metrics.registry)
         self.logger = logger
@@ -54,7 +59,7 @@ package final class NTPServer: Service, Sendable {
             serveUnsynchronized: configuration.serveUnsynchronized, referenceID: configuration.referenceID)
         let handler = NTPHandler(
             responder: responder, wallClock: WallClock(skew: configuration.clockSkew), clock: clock, metrics: metrics,
-            logger: logger, rateLimiter: configuration.rateLimit.map { ClientRateLimiter(settings: $0) })
+            logger: logger, rateLimiter: configuration.rateLimit.map { ClientRateLimiter(settings: $0) }, nts: nts)
         return try await DatagramBootstrap(group: loop.group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Read several queued datagrams per wake-up; each is still answered as it is read.

@@ -25,7 +25,7 @@ from harness.paths import REPO_ROOT
 pytestmark = pytest.mark.install_from_zero  # make install-from-zero-test
 
 DOCS = REPO_ROOT / "docs" / "continuous-delivery.md"
-MARKER = "<!-- install-from-zero: Tests/e2e/test_install_from_zero.py runs the next block -->"
+MARKER = "<!-- install-from-zero: Tests/e2e/delivery/test_install_from_zero.py runs the next block -->"
 DIGEST = "sha256:" + "ab" * 32
 
 

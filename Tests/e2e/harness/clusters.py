@@ -1,4 +1,4 @@
-"""Two "clusters" on one machine for Tests/e2e/test_clusters.py: network namespaces made by the test,
+"""Two "clusters" on one machine for Tests/e2e/service/test_clusters.py: network namespaces made by the test,
 joined by veth pairs with addresses from the test ranges (RFC 5737 192.0.2.0/24 between the
 clusters, RFC 2544 198.18.0.0/15 to the monitoring namespace), each running the release binary's
 server and watch, and one Prometheus scraping both watches. Everything is torn down in close(),
