@@ -153,7 +153,7 @@ struct Serve: AsyncParsableCommand {
         try check(
             configuration.maxConnections, in: 1...65536, option: "--max-connections",
             accepts: "a connection count 1-65536")
-        // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/test_backpressure.py).
+        // Testing aid, hidden: the backpressure flood test's control run (Tests/e2e/service/test_backpressure.py).
         configuration.backpressure = !testingWithoutBackpressure
         configuration.clockSkew = clockSkew?.duration ?? .zero
         configuration.requireSynchronizedClock = try resolve(
