@@ -89,16 +89,6 @@ enum ChainedCheck {
 
     /// Writes the report whole, replacing an older one (mode 0644: it holds nothing secret).
     private static func save(_ text: String, to file: String) throws {
-        let bytes = Array(text.utf8)
-        let descriptor = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw CommandFailure(message: "cannot create \(file): \(String(cString: strerror(errno)))", exitCode: 2)
-        }
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == bytes.count, synced == 0 else {
-            throw CommandFailure(message: "cannot write \(file): \(String(cString: strerror(errno)))", exitCode: 2)
-        }
+        try CommandFiles.save(Array(text.utf8), to: file, mode: 0o644, replacing: true, exitCode: 2)
     }
 }

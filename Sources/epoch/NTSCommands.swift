@@ -42,7 +42,7 @@ struct NTSKeygen: AsyncParsableCommand {
         var kept: NTSCookieKey?
         if let previous {
             do {
-                kept = try NTSCookieKeyFile.parse(try readKeyFile(previous)).keys.first
+                kept = try NTSCookieKeyFile.parse(try CommandFiles.readSmall(previous, option: "--previous")).keys.first
             } catch let error as NTSCookieKeyring.Invalid {
                 throw CommandFailure.usage("--previous \(previous) \(error.description)")
             }
@@ -51,28 +51,6 @@ struct NTSKeygen: AsyncParsableCommand {
         keys.append(NTSCookieKey(id: id, key: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }))
         if let kept { keys.append(kept) }
         let contents = NTSCookieKeyFile.contents(keys)
-        let descriptor = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw CommandFailure(message: "cannot create \(file): \(String(cString: strerror(errno)))", exitCode: 1)
-        }
-        let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == contents.count, synced == 0 else {
-            unlink(file)
-            throw CommandFailure(message: "cannot write \(file): \(String(cString: strerror(errno)))", exitCode: 1)
-        }
-    }
-
-    private func readKeyFile(_ path: String) throws -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw CommandFailure.usage("--previous \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var contents = [UInt8](repeating: 0, count: 4096)
-        let count = contents.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        guard count >= 0 else { throw CommandFailure.usage("--previous \(path): \(String(cString: strerror(errno)))") }
-        return Array(contents[..<count])
+        try CommandFiles.save(contents, to: file, mode: 0o600, replacing: false, exitCode: 1)
     }
 }

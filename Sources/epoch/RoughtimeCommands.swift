@@ -34,35 +34,16 @@ struct RoughtimeKeygen: AsyncParsableCommand {
     func run() async throws {
         let key = Curve25519.Signing.PrivateKey()
         let contents = RoughtimeKeyText.fileContents(key)
-        let descriptor = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw CommandFailure(message: "cannot create \(file): \(String(cString: strerror(errno)))", exitCode: 1)
-        }
-        let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
-        close(descriptor)
-        guard written == contents.count, synced == 0 else {
-            unlink(file)
-            throw CommandFailure(message: "cannot write \(file): \(String(cString: strerror(errno)))", exitCode: 1)
-        }
+        try CommandFiles.save(contents, to: file, mode: 0o600, replacing: false, exitCode: 1)
         print(RoughtimeKeyText.text(key.publicKey))
     }
 }
 
 /// Reads the long-term key for `epoch serve --roughtime-key FILE`; errors name the file, never its contents.
 func readRoughtimeKey(_ file: String) throws -> Curve25519.Signing.PrivateKey {
-    let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-        throw CommandFailure.usage("--roughtime-key \(file): \(String(cString: strerror(errno)))")
-    }
-    defer { close(descriptor) }
-    var contents = [UInt8](repeating: 0, count: 4096)
-    let count = contents.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-    guard count >= 0 else {
-        throw CommandFailure.usage("--roughtime-key \(file): \(String(cString: strerror(errno)))")
-    }
+    let contents = try CommandFiles.readSmall(file, option: "--roughtime-key")
     do {
-        return try RoughtimeKeyText.privateKey(Array(contents[..<count]))
+        return try RoughtimeKeyText.privateKey(contents)
     } catch {
         throw CommandFailure.usage("--roughtime-key \(file) \(error.description)")
     }

@@ -89,8 +89,10 @@ struct Serve: AsyncParsableCommand {
         // One clock reading and one metrics registry per process, shared by every protocol.
         let clock = ClockState()
         let metrics = ServiceRuntime.metrics(for: configuration)
-        // Before the HTTP server exists: a bad NTS file exits with its one line, nothing to stop.
+        // Before the HTTP server exists: a bad NTS or Roughtime key file exits with its one line,
+        // with nothing to stop (an HTTP server made and never run leaks its loop's promises).
         let (ntsKE, ntsNTP) = try makeNTS(ntsConfiguration, metrics: metrics, logger: logger)
+        let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger)
         let server = EpochHTTPServer(configuration: configuration, logger: logger, metrics: metrics, clock: clock)
         // ServiceGroup shuts services down last to first: HTTP drains first, and the UDP protocols
         // (listed before it) answer until it has.
@@ -103,9 +105,7 @@ struct Serve: AsyncParsableCommand {
                         configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger, nts: ntsNTP))
             )
         }
-        if let roughtime = try makeRoughtimeServer(configuration, clock: clock, metrics: metrics, logger: logger) {
-            services.append(.init(service: roughtime))
-        }
+        if let roughtime { services.append(.init(service: roughtime)) }
         services.append(.init(service: server))
         // Only once every option is known good: a bad one exits with its one line and nothing else.
         let reading = clock.discipline
