@@ -15,14 +15,16 @@ enum CommandFiles {
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (replacing ? O_TRUNC : O_EXCL)
         let descriptor = open(file, flags, mode)
         guard descriptor >= 0 else {
-            throw CommandFailure(message: "cannot create \(file): \(String(cString: strerror(errno)))", exitCode: exitCode)
+            throw CommandFailure(
+                message: "cannot create \(file): \(String(cString: strerror(errno)))", exitCode: exitCode)
         }
         let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         let synced = fsync(descriptor)
         close(descriptor)
         guard written == contents.count, synced == 0 else {
             if !replacing { unlink(file) }
-            throw CommandFailure(message: "cannot write \(file): \(String(cString: strerror(errno)))", exitCode: exitCode)
+            throw CommandFailure(
+                message: "cannot write \(file): \(String(cString: strerror(errno)))", exitCode: exitCode)
         }
     }
 
