@@ -20,7 +20,7 @@ export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
 # first (TEST_ORDER), then any target not named there.
 TEST_TARGETS :=
 TEST_ORDER   := lint swift-test e2e-test page-test clock-test ntp-test nts-test roughtime-test monitoring-test \
-                container-test registry-test registry-gc-test k8s-test release-pipeline-test install-from-zero-test \
+                container-test registry-test registry-gc-test k8s-test clusters-test release-pipeline-test install-from-zero-test \
                 rollout-test fuzz-test backpressure-test soak-test
 
 include $(sort $(wildcard mk/*.mk))

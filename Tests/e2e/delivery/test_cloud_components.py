@@ -1,5 +1,5 @@
 """The per-cloud components (deploy/k8s/components/gke, components/eks), included next to an overlay
-the way a per-cloud path (clusters/<cloud>/<env>/) will: the watch keeps DNS on GKE (Cloud DNS on
+the way a per-cloud path (clusters/<cloud>/<env>/) does: the watch keeps DNS on GKE (Cloud DNS on
 169.254.169.254, NodeLocal DNSCache on 169.254.20.10), and the server admits the managed load
 balancers' source addresses (Google front ends and the proxy-only subnet; the AWS load balancer's
 VPC addresses). Each is decided by evaluating the rendered NetworkPolicies for a packet; the overlay
@@ -27,10 +27,11 @@ EKS_LB = ["192.168.33.10"]
 
 
 def render_with(tmp_path: Path, overlay: str, component: str | None) -> list[dict]:
-    """kubectl kustomize of clusters/<cloud>/<overlay>: the overlay plus the component."""
+    """kubectl kustomize of clusters/<cloud>/<overlay>-component-only: the overlay plus the component."""
     copy = tmp_path / "k8s"
     shutil.copytree(K8S_DIR, copy)
-    cluster = copy / "clusters" / (component or "plain") / overlay
+    # A directory of its own: clusters/<cloud>/production is the fleet's (docs/multi-cluster.md).
+    cluster = copy / "clusters" / (component or "plain") / f"{overlay}-component-only"
     cluster.mkdir(parents=True)
     spec = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": [f"../../../overlays/{overlay}"]}

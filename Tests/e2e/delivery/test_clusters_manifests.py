@@ -1,5 +1,6 @@
 """The fleet's manifests (docs/multi-cluster.md), offline: deploy/k8s/clusters/<cloud>/production for
-GKE and EKS render from the same overlay with the same image digest and differ only by their
+GKE and EKS, in three parts as the overlay splits them (the app, gateway/, monitoring/: one Flux
+Kustomization each), render from the same overlay with the same image digest and differ only by their
 components; the Flux objects of deploy/flux/clusters validate against schemas written from Flux's
 documented API, closed to unknown fields, with controls that must fail."""
 from __future__ import annotations
@@ -29,8 +30,16 @@ SCHEMAS = {
     ("source.toolkit.fluxcd.io/v1", "OCIRepository"): FLUX / "schemas" / "ocirepository-source.toolkit.fluxcd.io-v1.json",
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): FLUX / "schemas" / "kustomization-kustomize.toolkit.fluxcd.io-v1.json",
 }
-# What each cluster's kustomization lists that is the cluster's own; everything else is shared.
-OWN_COMPONENTS = ["../component", "cluster"]
+# The parts of each cluster's path (the overlay's core, then its parts that need CRDs), and what each
+# part's kustomization lists that is the cluster's own; everything else is shared.
+PARTS = ["", "gateway", "monitoring"]
+OWN_COMPONENTS = {
+    "": ["../component", "cluster"],
+    "gateway": ["../../component/gateway", "../../component", "../cluster"],
+    "monitoring": ["../../component", "../cluster"],
+}
+OVERLAY = {"": "../../../overlays/production", "gateway": "../../../../overlays/production/gateway",
+           "monitoring": "../../../../overlays/production/monitoring"}
 
 
 def render(path: Path) -> str:
@@ -44,9 +53,19 @@ def objects(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+def part_path(root: Path, cluster: str, part: str) -> Path:
+    return root / "clusters" / cluster / "production" / part
+
+
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict]]:
-    return {c: objects(render(K8S / "clusters" / c / "production")) for c in CLUSTERS}
+def rendered_parts() -> dict[str, dict[str, list[dict]]]:
+    return {c: {p: objects(render(part_path(K8S, c, p))) for p in PARTS} for c in CLUSTERS}
+
+
+@pytest.fixture(scope="module")
+def rendered(rendered_parts) -> dict[str, list[dict]]:
+    """Each cluster's objects: what its three Flux Kustomizations apply together."""
+    return {c: [d for p in PARTS for d in parts[p]] for c, parts in rendered_parts.items()}
 
 
 def find(docs: list[dict], kind: str, name: str) -> dict:
@@ -55,27 +74,60 @@ def find(docs: list[dict], kind: str, name: str) -> dict:
     return matches[0]
 
 
-def test_both_clusters_wrap_production_the_same_way():
-    texts = {c: (K8S / "clusters" / c / "production" / "kustomization.yaml").read_text() for c in CLUSTERS}
+@pytest.mark.parametrize("part", PARTS, ids=["app", *PARTS[1:]])
+def test_both_clusters_wrap_production_the_same_way(part):
+    texts = {c: (part_path(K8S, c, part) / "kustomization.yaml").read_text() for c in CLUSTERS}
     assert texts["gke"] == texts["eks"]
     listed = yaml.safe_load(texts["gke"])
-    assert listed["resources"] == ["../../../overlays/production"]
-    assert set(OWN_COMPONENTS) <= set(listed["components"])
+    assert listed["resources"] == [OVERLAY[part]]
+    assert set(OWN_COMPONENTS[part]) <= set(listed["components"])
 
 
-def test_without_their_components_the_two_clusters_render_identically(tmp_path):
+@pytest.mark.parametrize("part", PARTS, ids=["app", *PARTS[1:]])
+def test_without_their_components_the_two_clusters_render_identically(tmp_path, part):
     """The control of the claim "they differ only by their components": with the components, they differ."""
     renders = {}
     for cluster in CLUSTERS:
         tree = tmp_path / cluster / "k8s"
         shutil.copytree(K8S, tree)
-        path = tree / "clusters" / cluster / "production" / "kustomization.yaml"
+        path = part_path(tree, cluster, part) / "kustomization.yaml"
         listed = yaml.safe_load(path.read_text())
-        listed["components"] = [c for c in listed["components"] if c not in OWN_COMPONENTS]
+        listed["components"] = [c for c in listed["components"] if c not in OWN_COMPONENTS[part]]
         path.write_text(yaml.safe_dump(listed))
         renders[cluster] = render(path.parent)
     assert renders["gke"] == renders["eks"]
-    assert render(K8S / "clusters" / "gke" / "production") != render(K8S / "clusters" / "eks" / "production")
+    assert render(part_path(K8S, "gke", part)) != render(part_path(K8S, "eks", part))
+
+
+def key(doc: dict) -> tuple[str, str]:
+    return doc["kind"], doc["metadata"]["name"]
+
+
+def test_each_part_carries_the_overlays_part_whole_and_no_object_is_in_two_parts(rendered_parts):
+    """Two Flux Kustomizations that apply one object fight over it (and each prunes it when the other
+    drops it): the parts must be disjoint. And each must carry everything of the overlay's part (the
+    HTTPRoute, the monitors), which a cluster path listing only the core loses."""
+    for cluster, parts in rendered_parts.items():
+        seen: dict[tuple[str, str], str] = {}
+        for part, docs in parts.items():
+            for doc in docs:
+                assert key(doc) not in seen, f"{cluster}: {key(doc)} in {seen.get(key(doc))!r} and {part!r}"
+                seen[key(doc)] = part
+        for part in PARTS[1:]:
+            overlay = {key(d) for d in objects(render(K8S / "overlays" / "production" / part))}
+            assert overlay and overlay <= {key(d) for d in parts[part]}, (cluster, part)
+        assert {k for k, p in seen.items() if p != ""} >= {("HTTPRoute", "epoch-app"), ("PodMonitor", "epoch-watch")}
+    # The control: the old single path with the overlay's core only has neither.
+    core = {key(d) for d in rendered_parts["gke"][""]}
+    assert ("HTTPRoute", "epoch-app") not in core and ("PodMonitor", "epoch-watch") not in core
+
+
+def test_every_namespaced_object_lands_in_production(rendered):
+    cluster_scoped = {"Namespace", "GatewayClass"}
+    for cluster, docs in rendered.items():
+        for doc in docs:
+            want = None if doc["kind"] in cluster_scoped else "production"
+            assert doc["metadata"].get("namespace") == want, (cluster, key(doc))
 
 
 def test_every_container_runs_the_release_files_digest(rendered):
@@ -183,13 +235,21 @@ def test_flux_objects_per_cluster_validate_and_verify_cosign_before_applying():
         for doc in docs:
             validate(doc)
         source = next(d for d in docs if d["kind"] == "OCIRepository")
-        sync = next(d for d in docs if d["kind"] == "Kustomization")
+        syncs = [d for d in docs if d["kind"] == "Kustomization"]
         verify = source["spec"]["verify"]
         assert verify["provider"] == "cosign" and verify["matchOIDCIdentity"][0]["issuer"].startswith("^https://token")
-        assert sync["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": source["metadata"]["name"]}
         cloud = name.split("-")[0]
-        assert sync["spec"]["path"] == f"./deploy/k8s/clusters/{cloud}/production"
-        assert (REPO_ROOT / sync["spec"]["path"] / "kustomization.yaml").is_file()
+        # One Kustomization per part; the parts after the app, which has no dependency.
+        assert [s["spec"]["path"] for s in syncs] == [f"./deploy/k8s/clusters/{cloud}/production" + (f"/{p}" if p else "")
+                                                      for p in PARTS]
+        app = syncs[0]["metadata"]["name"]
+        assert "dependsOn" not in syncs[0]["spec"]
+        for sync in syncs:
+            assert sync["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": source["metadata"]["name"]}
+            assert sync["spec"]["prune"] is True and sync["spec"]["wait"] is True
+            assert (REPO_ROOT / sync["spec"]["path"] / "kustomization.yaml").is_file()
+        for sync in syncs[1:]:
+            assert sync["spec"]["dependsOn"] == [{"name": app}]
 
 
 def _mutations():
@@ -223,6 +283,7 @@ def _mutations():
         ("Kustomization", "unknown spec field", set_at(["spec", "prunee"], True)),
         ("Kustomization", "sourceRef kind unknown", set_at(["spec", "sourceRef", "kind"], "HelmRepository")),
         ("Kustomization", "wait not a boolean", set_at(["spec", "wait"], "yes")),
+        ("Kustomization", "dependsOn entry without name", set_at(["spec", "dependsOn"], [{"nmae": "epoch-production"}])),
     ]
 
 
@@ -249,7 +310,7 @@ def test_release_file_script_moves_both_clusters_to_the_new_digest_and_is_idempo
     assert first.returncode == 0 and "now at" in first.stdout, first.stderr
     assert second.returncode == 0 and "already at" in second.stdout
     for cluster in CLUSTERS:
-        images = re.findall(r"image: (\S+)", render(repo / "deploy" / "k8s" / "clusters" / cluster / "production"))
+        images = re.findall(r"image: (\S+)", render(part_path(repo / "deploy" / "k8s", cluster, "")))
         assert images and set(images) == {f"registry.epoch.example.com/swift-microepoch@{digest}"}
     # Controls: a malformed digest and an unknown environment change nothing and fail.
     before = (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text()

@@ -144,7 +144,7 @@ def test_control_canary_renders_no_watch() -> None:
 # podMonitorSelector and ruleSelector nil, *SelectorNilUsesHelmValues true), selects monitors and
 # rules by the label `release: <Helm release name>`; its documentation installs the release
 # `kube-prometheus-stack`.
-KUBE_PROMETHEUS_STACK_SELECTOR = {"release": "kube-prometheus-stack"}  # its matchLabels
+KUBE_PROMETHEUS_STACK_SELECTOR = {"matchLabels": {"release": "kube-prometheus-stack"}}  # a LabelSelector (harness.kubernetes.selects)
 OPERATOR_KINDS = ("PodMonitor", "ServiceMonitor", "PrometheusRule")
 
 

@@ -127,7 +127,13 @@ class Clusters:
         if not key.exists():
             self.keygen(cluster)
         rendered = environment(rendered_containers(self.repo, "gke")["Deployment"])
-        env = {**rendered, "EPOCH_ROUGHTIME_KEY": str(key), "EPOCH_LOG_FORMAT": "json"}
+        env = {**rendered, "EPOCH_ROUGHTIME_KEY": str(key), "EPOCH_LOG_FORMAT": "json",
+               # The lab flag, which the rendered Deployment never sets: this machine's kernel clock is
+               # not disciplined (maxerror at its 16 s cap), and a server on it refuses every Roughtime
+               # request (issue 19: no honest RADI), so the watches' and the report's Roughtime sources
+               # would be silent. With it the server signs a RADI of 17 s; on a synchronized kernel it
+               # changes nothing.
+               "EPOCH_ROUGHTIME_SERVE_UNSYNCHRONIZED": "1"}
         assert env["EPOCH_PORT"] == str(HTTP_PORT) and env["EPOCH_ROUGHTIME_PORT"] == str(ROUGHTIME_PORT), rendered
         self.start(f"serve-{cluster}", namespace or cluster, [str(self.binary), "serve", *extra], env=env)
         self.wait_http(namespace or cluster, f"http://127.0.0.1:{HTTP_PORT}/readyz")
