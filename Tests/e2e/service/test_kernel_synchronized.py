@@ -33,7 +33,7 @@ pytestmark = pytest.mark.clock  # make clock-test
 ADJ_MAXERROR, ADJ_ESTERROR = 0x0004, 0x0008
 STA_UNSYNC = 0x0040
 ROUGHLY_PYTHON = REPO_ROOT / ".venv-roughtime" / "bin" / "python"
-PEER = Path(__file__).with_name("roughly_peer.py")
+PEER = REPO_ROOT / "Tests" / "e2e" / "harness" / "roughly_peer.py"
 LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 

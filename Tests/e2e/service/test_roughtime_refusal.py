@@ -22,7 +22,7 @@ from harness.paths import REPO_ROOT
 pytestmark = pytest.mark.roughtime  # make roughtime-test
 
 ROUGHLY_PYTHON = REPO_ROOT / ".venv-roughtime" / "bin" / "python"
-PEER = Path(__file__).with_name("roughly_peer.py")
+PEER = REPO_ROOT / "Tests" / "e2e" / "harness" / "roughly_peer.py"
 
 
 def kernel_maxerror_ns() -> int:
