@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from harness.kubernetes import IMAGE
 from harness.paths import REPO_ROOT
 
 pytestmark = pytest.mark.clusters  # make clusters-test
@@ -136,7 +137,7 @@ def test_every_container_runs_the_release_files_digest(rendered):
     for cluster, docs in rendered.items():
         images = {c["image"] for d in docs if d["kind"] in ("Deployment", "DaemonSet")
                   for c in d["spec"]["template"]["spec"]["containers"]}
-        assert images == {f"registry.epoch.example.com/swift-microepoch@{digest}"}, cluster
+        assert images == {f"{IMAGE}@{digest}"}, cluster
 
 
 def test_each_cloud_component_brings_its_gateway_load_balancer_ipblocks_dns_and_label(rendered):
@@ -275,7 +276,7 @@ def _mutations():
         ("OCIRepository", "unknown verify field", set_at(["spec", "verify", "identity"], "x")),
         ("OCIRepository", "unknown top-level field", set_at(["specs"], {})),
         ("OCIRepository", "verify provider not cosign/notation", set_at(["spec", "verify", "provider"], "gpg")),
-        ("OCIRepository", "url without oci://", set_at(["spec", "url"], "https://registry.epoch.example.com/x")),
+        ("OCIRepository", "url without oci://", set_at(["spec", "url"], "https://example.com/x")),
         ("OCIRepository", "interval not a duration", set_at(["spec", "interval"], "5 minutes")),
         ("OCIRepository", "identity without subject", delete_at(["spec", "verify", "matchOIDCIdentity", 0, "subject"])),
         ("OCIRepository", "older apiVersion", set_at(["apiVersion"], "source.toolkit.fluxcd.io/v1beta2")),
@@ -311,7 +312,7 @@ def test_release_file_script_moves_both_clusters_to_the_new_digest_and_is_idempo
     assert second.returncode == 0 and "already at" in second.stdout
     for cluster in CLUSTERS:
         images = re.findall(r"image: (\S+)", render(part_path(repo / "deploy" / "k8s", cluster, "")))
-        assert images and set(images) == {f"registry.epoch.example.com/swift-microepoch@{digest}"}
+        assert images and set(images) == {f"{IMAGE}@{digest}"}
     # Controls: a malformed digest and an unknown environment change nothing and fail.
     before = (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text()
     assert release("production", "sha256:" + "AB" * 32).returncode != 0

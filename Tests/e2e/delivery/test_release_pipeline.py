@@ -207,6 +207,13 @@ def test_registry_and_table_are_written_in_one_file_each() -> None:
     host = IMAGE.split("/")[0]
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
     holders = [f for f in tracked if (REPO / f).is_file() and host in (REPO / f).read_text(errors="replace")]
+    # The release files (deploy/k8s/releases/ENV, issue 22) pin the digest by the image's full name,
+    # which kustomize needs written out: each must name exactly the table's image.
+    releases = [f for f in holders if f.startswith("deploy/k8s/releases/")]
+    for release in releases:
+        names = {i["name"] for i in yaml.safe_load((REPO / release).read_text()).get("images", [])}
+        assert names == {IMAGE}, f"{release} names {names}, not the table's {IMAGE}"
+    holders = [f for f in holders if f not in releases]
     assert holders == [str(ENVIRONMENTS_FILE.relative_to(REPO))], f"the registry host is written in {holders}"
     for path in (RELEASE, TRAVIS, REPO / "scripts" / "deploy"):
         text = path.read_text()
