@@ -13,4 +13,4 @@ bench: release ## Benchmark epoch against nginx (wrk, pinned cores): req/s, p50/
 bench-ntp: release ## NTP and NTS replies/s on one pinned core: epoch vs chronyd -x, same certificate and load generator -> out/bench-ntp.md
 	@command -v chronyd >/dev/null || [[ -x /usr/sbin/chronyd ]] \
 	  || { echo "bench-ntp: chronyd is missing: run make deps (tools/apt/time.txt)" >&2; exit 1; }
-	@$(VENV)/bin/python bench/ntp
+	@$(HARNESS_PYTHONPATH) $(VENV)/bin/python bench/ntp

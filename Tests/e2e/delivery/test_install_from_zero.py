@@ -113,7 +113,7 @@ def test_the_old_order_fails(tmp_path: Path) -> None:
 def test_one_apply_of_every_kind_fails_without_the_crds(tmp_path: Path) -> None:
     """Control: the core and the CRD parts applied as one file, as the overlays were before, on a
     cluster without the CRDs: kubectl applies the objects before the first unknown kind, then fails."""
-    from k8s_support import rendered_text
+    from harness.kubernetes import rendered_text
     every = tmp_path / "every.yaml"
     every.write_text(rendered_text("staging"))
     with Install(tmp_path, set()) as install:
