@@ -37,5 +37,10 @@ deps: ## Install what the tests need (apt as root, Python tools into .venv/)
 ORDERED_TESTS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
 
 test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
-	@for t in $(ORDERED_TESTS); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
-	@echo "==> make test: all of [$(strip $(ORDERED_TESTS))] passed"
+	@# Each target's run time is printed as it ends and summed at the end, so that a CI log shows
+	@# where the 40-minute budget goes (README: the test command).
+	@started=$$SECONDS; times=""; \
+	for t in $(ORDERED_TESTS); do echo "==> make $$t"; t0=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$t || { echo "==> make test: $$t failed after $$((SECONDS - t0)) s" >&2; exit 1; }; \
+	  echo "==> make $$t: passed in $$((SECONDS - t0)) s"; times="$$times $$t=$$((SECONDS - t0))s"; done; \
+	echo "==> make test: all of [$(strip $(ORDERED_TESTS))] passed in $$((SECONDS - started)) s:$$times"
