@@ -5,6 +5,7 @@ bench/ scripts set PYTHONPATH the same way).
 - paths: the repository root, defined once
 - ports: free loopback ports
 - http: HTTP as a client sees it, and HTTP/1.1 responses parsed by h11
+- answering_server: a loopback HTTP server answering what a function says (another service's stand-in)
 - servers: the release binary as a running `epoch serve`, a process's RSS, the checkout's rev
 - commands: running a command with its output kept for the failure message
 - certificates: throwaway CAs and certificates (trustme)
