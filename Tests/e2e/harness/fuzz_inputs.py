@@ -1,9 +1,10 @@
 """Hostile HTTP/1.1 input, one hypothesis strategy per input class (test_fuzz.py plays them).
 
 Every strategy draws a `Case` (harness/fuzz.py): the bytes and what a correct server does with them.
-Big inputs (a 5,000-character method, 3,000 header fields, a 70 KiB target) are drawn as a size and
-filled with a drawn pattern, so that an example stays well inside hypothesis's 8 KiB of choices and
-shrinks by its size; small ones are drawn byte by byte. Where a class has a list of known-bad
+Big inputs (a 5,000-character method, 3,000 header fields, a 70 KiB target, 3,000 random bytes) are
+drawn as a size and filled with a drawn pattern, so that an example (a batch of twenty cases,
+test_fuzz.py) stays inside hypothesis's 8 KiB of choices and shrinks by its size; small ones are
+drawn byte by byte. Where a class has a list of known-bad
 values, the list is sampled first (hypothesis shrinks towards it) and generated variants follow.
 
 The strategies the composites draw from are built once, here: building one inside a composite
@@ -37,10 +38,18 @@ def as_target(text: str) -> str:
     return text.encode("utf-8").decode("latin-1")
 
 
+def repeated(pattern, size: int):
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
 def filled(alphabet: str, low: int, high: int) -> st.SearchStrategy[str]:
     """A string of `low`..`high` characters: a drawn pattern of up to 8 repeated to a drawn size."""
-    return st.builds(lambda pattern, size: (pattern * (size // len(pattern) + 1))[:size],
-                     st.text(alphabet, min_size=1, max_size=8), st.integers(low, high))
+    return st.builds(repeated, st.text(alphabet, min_size=1, max_size=8), st.integers(low, high))
+
+
+def filled_bytes(low: int, high: int) -> st.SearchStrategy[bytes]:
+    """`low`..`high` bytes: a drawn pattern of up to 16 bytes repeated to a drawn size."""
+    return st.builds(repeated, st.binary(min_size=1, max_size=16), st.integers(low, high))
 
 
 booleans = st.booleans()
@@ -76,7 +85,8 @@ head_ends = st.sampled_from([b"", b"\r\n\r\n"])
 
 
 @st.composite
-def random_bytes(draw, data: st.SearchStrategy[bytes] = st.binary(min_size=1, max_size=3000)) -> Case:
+def random_bytes(draw, data: st.SearchStrategy[bytes] = st.one_of(st.binary(min_size=1, max_size=64),
+                                                                  filled_bytes(65, 3000))) -> Case:
     # Random bytes may stop anywhere (no complete request); whatever answers must be a 4xx.
     return Case("random-bytes", draw(data) + draw(head_ends), False, PARSE_ERROR | TOO_BIG)
 
@@ -245,9 +255,10 @@ def bad_content_length(draw) -> Case:
 
 query_kinds = st.sampled_from(["absurd unit", "many parameters", "repeated units", "absurd t1", "too long", "odd"])
 ABSURD_UNITS = ["", "SEC", "seconds", "s", "%73ec", "sec%00", "sec\x01", "ms;ns", "-1", "sec sec", "\u00e9"]
+UNIT_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789%+-._~"
 absurd_units = st.one_of(st.sampled_from(ABSURD_UNITS),
-                         st.text("abcdefghijklmnopqrstuvwxyz0123456789%+-._~", min_size=1, max_size=4000)
-                         .filter(lambda u: u not in UNITS))
+                         st.text(UNIT_CHARACTERS, min_size=1, max_size=40).filter(lambda u: u not in UNITS),
+                         filled(UNIT_CHARACTERS, 41, 4000))
 parameters = st.lists(st.tuples(st.text("abcxyz", min_size=1, max_size=6), st.text("abc123=%", max_size=12)),
                       min_size=1, max_size=20)
 parameter_counts, units = st.integers(1, 400), st.sampled_from(UNITS)
