@@ -12,6 +12,7 @@ bench/ scripts set PYTHONPATH the same way).
 - kubernetes: rendered overlays, finding objects, label selectors, podman
 - container, deploy, admission: the image, the deploy script and the admission policy's CEL
 - flood, load, nginx, rollout: the pipelining flood, the load generator, nginx in front, the rollout
-- fuzz: the hostile request classes and how an answer is judged
+- fuzz, fuzz_inputs, padding_relay: hostile input's cases, player, judge and tally; the hypothesis
+  strategy of each input class; the relay the fuzzer's control puts in front of the server
 - roughly_peer: a script the Roughtime tests run under roughly's Python
 """
