@@ -65,7 +65,10 @@ class Case:
     def malformed_bytes(self) -> int:
         return len(self.data) - self.valid_prefix * len(GOOD)
 
-    def __repr__(self) -> str:  # what hypothesis prints as the falsifying example
+    def _repr_pretty_(self, printer, cycle) -> None:  # hypothesis prints a falsifying example with this
+        printer.text(repr(self))
+
+    def __repr__(self) -> str:
         shown = self.data if len(self.data) <= 300 else self.data[:300] + b"..."
         return (f"Case({self.category}, {len(self.data)} bytes {shown!r}, half_close={self.half_close}, "
                 f"allowed={sorted(self.allowed)})")

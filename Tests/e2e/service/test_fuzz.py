@@ -240,6 +240,7 @@ def test_control_a_server_padding_its_error_answers_fails_shrinks_and_replays(ta
         found = run((Phase.generate, Phase.shrink))
         minimal = failing[-1]  # hypothesis ends by running the shrunk example once more
         print(f"\ncontrol: {len(failing)} failing runs while shrinking; minimal: {describe(minimal)}")
+        print("what hypothesis reports with the failure:\n" + "\n".join(getattr(found, "__notes__", []))[:1500])
         assert "larger than its request" in str(found)
         assert len(minimal.case.data) == 1, describe(minimal)
         failing.clear()
