@@ -33,7 +33,7 @@ from harness.servers import EpochProcess, rss_kib
 pytestmark = pytest.mark.fuzz  # make fuzz-test
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261125"))
-CASES = int(os.environ.get("FUZZ_CASES", "12600"))  # drawn one by one; the held-open batches come on top
+CASES = int(os.environ.get("FUZZ_CASES", "12600"))  # shared by the classes' weights; held-open comes on top
 BATCH = 20  # cases in one hypothesis example, played at once
 HELD_OPEN_BATCHES, HELD_OPEN_BATCH = 2, 200
 DATABASE = REPO_ROOT / ".build" / "hypothesis"
@@ -67,9 +67,9 @@ def assert_no_crash_output(server: EpochProcess) -> None:
 
 
 class FuzzTarget:
-    """The server the corpus is played against. When a case kills it, that case fails with the
-    server's last words, and the next case finds a new server on the same port: hypothesis can
-    then go on shrinking the case that crashed it. Any restart fails the survival test."""
+    """The server the corpus is played against. When a batch kills it, that batch fails with the
+    server's last words, and the next batch finds a new server on the same port: hypothesis can
+    then go on shrinking the batch to the case that crashed it. Any restart fails the survival test."""
 
     def __init__(self, binary):
         self.binary = binary
