@@ -63,6 +63,10 @@ def assert_serves(server: EpochProcess) -> None:
     assert http_get(server.url + "/healthz")[0] == 200
 
 
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def assert_no_crash_output(server: EpochProcess) -> None:
     output = server.output()
     for marker in ("Fatal error", "fatal error", "Illegal instruction", "Segmentation fault", "Current stack trace",
@@ -96,6 +100,7 @@ def target(release_binary):
         assert http_get(target.server.url + "/")[0] == 200
     time.sleep(0.5)
     target.idle_rss_kib = rss_kib(target.server.process.pid)
+    target.idle_descriptors = open_descriptors(target.server.process.pid)
     yield target
     target.server.stop()
 
@@ -296,7 +301,11 @@ def test_the_server_survives_the_corpus_with_its_memory(target, tally):
     server = target.server
     assert_serves(server)
     assert_no_crash_output(server)
-    time.sleep(IDLE_TIMEOUT + 1)  # let every leftover connection time out
+    # Let every leftover connection go (the idle timeout closes any the corpus left open): until the
+    # server holds no more descriptors than at idle.
+    deadline = time.monotonic() + IDLE_TIMEOUT + 1
+    while open_descriptors(server.process.pid) > target.idle_descriptors and time.monotonic() < deadline:
+        time.sleep(0.1)
     after = rss_kib(server.process.pid)
     print(f"\nRSS: idle {target.idle_rss_kib} KiB, after {tally.cases} hostile cases {after} KiB "
           f"({after / target.idle_rss_kib:.2f}x)")
@@ -414,7 +423,7 @@ def test_a_flood_of_idle_connections_does_not_stop_get(release_binary):
         accepted, refused = len(sockets) - closed, connect_failed + closed
         # The server holds a descriptor for each connection it kept (they are not waiting in the
         # listen backlog).
-        held = len(os.listdir(f"/proc/{server.process.pid}/fd"))
+        held = open_descriptors(server.process.pid)
         during = None
         try:
             during = http_get(server.url + "/", timeout=5)[0]
