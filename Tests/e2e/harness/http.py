@@ -59,6 +59,7 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    size: int = 0  # its bytes on the wire, head and body (parse_responses sets it)
 
 
 class ResponseReader:
@@ -134,9 +135,11 @@ def parse_responses(data: bytes, methods: list[str], ended_by_eof: bool = True) 
             reader.expect(methods[min(len(responses), len(methods) - 1)])
             if ended_by_eof and not reader.h11.trailing_data[1]:
                 reader.feed(b"")
+            unparsed = len(reader.unparsed)
             response = reader.next()
             if response is None:
                 return responses, f"an incomplete response ({len(reader.unparsed)} bytes left)"
+            response.size = unparsed - len(reader.unparsed)
             responses.append(response)
     except h11.ProtocolError as error:
         return responses, str(error)

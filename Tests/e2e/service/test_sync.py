@@ -6,12 +6,11 @@ import re
 import socket
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from harness.answering_server import AnsweringServer, AnsweringServers
 from harness.certificates import make_tls_files
 
 pytestmark = pytest.mark.binary  # make e2e-test
@@ -71,50 +70,10 @@ def test_check_exits_0_1_and_2(release_binary, epoch_server):
     assert down.stderr.strip() == f"epoch: cannot reach http://127.0.0.1:{port}: connection refused"
 
 
-class _Server:
-    """A loopback HTTP server whose handler answers `GET` with what `answer(path)` returns."""
-
-    def __init__(self, answer, hang=False):
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                if hang:
-                    time.sleep(5)
-                status, content_type, body = answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        outer.httpd = self.httpd
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def fake_server():
-    servers = []
-
-    def start(answer, **kwargs):
-        servers.append(_Server(answer, **kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    with AnsweringServers() as servers:
+        yield servers.start
 
 
 def original_go_microepoch(path):
@@ -169,7 +128,7 @@ def test_garbage_answers_are_one_line_and_exit_2(release_binary, fake_server, an
 
 
 def test_a_silent_server_times_out_with_exit_2(release_binary, fake_server):
-    server = fake_server(original_go_microepoch, hang=True)
+    server = fake_server(original_go_microepoch, delay=5)
     result = epoch(release_binary, "sync", server.url, "--timeout", "300ms")
     assert result.returncode == 2
     assert result.stderr.strip() == f"epoch: {server.url} did not answer within 300ms"
@@ -222,7 +181,7 @@ def https_sync_server(tmp_path):
                            "t3": time.time_ns(), "unit": "ns", "rev": "tls0001"})
         return 200, "application/json", body.encode()
 
-    server = _Server(answer)
+    server = AnsweringServer(answer)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)

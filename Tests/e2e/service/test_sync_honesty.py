@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from harness.answering_server import AnsweringServers
 
 pytestmark = pytest.mark.clock  # make clock-test
 
@@ -24,50 +24,24 @@ class SyncFixture:
     t2 one second before its t3, i.e. claims a second of processing the round trip never had."""
 
     def __init__(self, lies):
-        fixture = self
+        self.lies = lies
         self.served = 0
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                n = fixture.served
-                fixture.served += 1
-                t3 = time.time_ns()
-                t2 = t3 - 1_000_000_000 if lies(n) else t3
-                body = json.dumps({"type": "sync", "t1": None, "t2": t2, "t3": t3, "unit": "ns",
-                                   "clock": SYNCHRONIZED, "rev": "liar01"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def __call__(self, path: str) -> tuple[int, str, bytes]:
+        n = self.served
+        self.served += 1
+        t3 = time.time_ns()
+        t2 = t3 - 1_000_000_000 if self.lies(n) else t3
+        body = json.dumps({"type": "sync", "t1": None, "t2": t2, "t3": t3, "unit": "ns",
+                           "clock": SYNCHRONIZED, "rev": "liar01"}).encode()
+        return 200, "application/json", body
 
 
 @pytest.fixture
 def sync_fixture():
-    started = []
-
-    def start(lies):
-        started.append(SyncFixture(lies))
-        return started[-1]
-
-    yield start
-    for fixture in started:
-        fixture.close()
+    """Starts a SyncFixture on loopback: `sync_fixture(lies).url`."""
+    with AnsweringServers() as servers:
+        yield lambda lies: servers.start(SyncFixture(lies))
 
 
 def epoch(binary, *args):
