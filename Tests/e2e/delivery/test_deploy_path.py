@@ -7,7 +7,6 @@ deployer Role and merges what `kubectl apply` sends (both kubectls of this machi
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from harness.commands import run
-from harness.deploy import LAST_APPLIED, deploy_script, installed_cluster, kubeconfig_script
+from harness.deploy import LAST_APPLIED, deploy_script, installed_cluster, write_kubeconfig
 from harness.kubernetes import IMAGE, OVERLAYS, TARGET, core_text, kubectl, objects, one, render, rendered_text
 from harness.paths import REPO_ROOT
 
@@ -255,11 +254,7 @@ class Cluster:
 
     def __enter__(self):
         self.api.__enter__()
-        self.config = self.tmp / "kube" / "config"
-        made = kubeconfig_script(self.tmp, KUBE_SERVER=self.api.url, KUBE_TOKEN=self.token, KUBE_NAMESPACE=self.namespace,
-                                 KUBE_CA=base64.b64encode(self.api.ca_file.read_bytes()).decode(),
-                                 KUBECONFIG_OUT=str(self.config))
-        assert made.returncode == 0, made.stderr
+        self.config = write_kubeconfig(self.tmp, self.api, self.token, self.namespace)
         return self
 
     def __exit__(self, *exc):

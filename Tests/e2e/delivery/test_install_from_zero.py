@@ -8,7 +8,6 @@ cluster without the CRDs (what the overlays did before their CRD kinds moved to 
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.deploy import kubeconfig_script
+from harness.deploy import write_kubeconfig
 from fakes.api_server import CRD_GROUPS, FakeAPIServer
 from harness.kubernetes import IMAGE, TARGET, kubectl
 from harness.paths import REPO_ROOT
@@ -50,11 +49,7 @@ class Install:
 
     def __enter__(self):
         self.api.__enter__()
-        self.config = self.tmp / "kube" / "config"
-        made = kubeconfig_script(self.tmp, KUBE_SERVER=self.api.url, KUBE_TOKEN=self.token, KUBE_NAMESPACE="default",
-                                 KUBE_CA=base64.b64encode(self.api.ca_file.read_bytes()).decode(),
-                                 KUBECONFIG_OUT=str(self.config))
-        assert made.returncode == 0, made.stderr
+        self.config = write_kubeconfig(self.tmp, self.api, self.token, "default")
         return self
 
     def __exit__(self, *exc):

@@ -3,6 +3,7 @@ settings, and a cluster (fakes/api_server.py) holding an overlay as an administr
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -31,6 +32,17 @@ def kubeconfig_script(cwd: Path, **env: str) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
     full.update(env)
     return run([str(REPO_ROOT / "scripts" / "kubeconfig")], env=full, cwd=cwd, check=False)
+
+
+def write_kubeconfig(tmp: Path, api: FakeAPIServer, token: str, namespace: str) -> Path:
+    """tmp/kube/config, written by scripts/kubeconfig as CI writes it, for `token` on the running
+    fake API server `api` (its CA inline), defaulting to `namespace`."""
+    config = tmp / "kube" / "config"
+    made = kubeconfig_script(tmp, KUBE_SERVER=api.url, KUBE_TOKEN=token, KUBE_NAMESPACE=namespace,
+                             KUBE_CA=base64.b64encode(api.ca_file.read_bytes()).decode(),
+                             KUBECONFIG_OUT=str(config))
+    assert made.returncode == 0, made.stderr
+    return config
 
 
 def live_deployment(rendered: dict, replicas: int | None = None) -> dict:
