@@ -202,19 +202,29 @@ def test_release_triggers_are_the_tables_branches() -> None:
     assert release["on"]["push"]["tags"] == ["v*"]
 
 
-def test_registry_and_table_are_written_in_one_file_each() -> None:
-    """grep finds the registry host in the table only, and no other file maps branches to namespaces."""
-    host = IMAGE.split("/")[0]
+def tracked_texts() -> dict[str, str]:
+    """Every file git tracks (what `grep -r` over a checkout finds), by path."""
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    holders = [f for f in tracked if (REPO / f).is_file() and host in (REPO / f).read_text(errors="replace")]
-    # The release files (deploy/k8s/releases/ENV, issue 22) pin the digest by the image's full name,
-    # which kustomize needs written out: each must name exactly the table's image.
-    releases = [f for f in holders if f.startswith("deploy/k8s/releases/")]
-    for release in releases:
-        names = {i["name"] for i in yaml.safe_load((REPO / release).read_text()).get("images", [])}
-        assert names == {IMAGE}, f"{release} names {names}, not the table's {IMAGE}"
-    holders = [f for f in holders if f not in releases]
+    return {f: (REPO / f).read_text(errors="replace") for f in tracked if (REPO / f).is_file()}
+
+
+def check_registry_in_the_table_only(texts: dict[str, str]) -> None:
+    host = IMAGE.split("/")[0]
+    holders = sorted(f for f, text in texts.items() if host in text)
     assert holders == [str(ENVIRONMENTS_FILE.relative_to(REPO))], f"the registry host is written in {holders}"
+
+
+def test_registry_and_table_are_written_in_one_file_each() -> None:
+    """grep finds the registry host in the table only (the release files hold a digest, the image's
+    name comes from the table), and no other file maps branches to namespaces."""
+    texts = tracked_texts()
+    check_registry_in_the_table_only(texts)
+    # The control: a release file that names the image in full, as kustomize's `images:` needs it
+    # (the form deploy/k8s/releases/production had before), is a second file with the host.
+    release = "deploy/k8s/releases/production/kustomization.yaml"
+    named = dict(texts, **{release: texts[release] + f"images:\n  - name: {IMAGE}\n    digest: sha256:{'0' * 64}\n"})
+    with pytest.raises(AssertionError, match="registry host is written in"):
+        check_registry_in_the_table_only(named)
     for path in (RELEASE, TRAVIS, REPO / "scripts" / "deploy"):
         text = path.read_text()
         assert not re.search(r"staging\)\s+\w+=|branch = staging|namespace=production", text), f"{path.name} maps branches itself"
