@@ -261,7 +261,7 @@ def test_a_gitops_environment_is_left_to_its_release_file(runner: Runner, branch
     assert GITOPS, "the table names no GitOps environment"
     run = runner.deploy(branch)
     assert run.proc.returncode == 0 and "delivered from its release file" in run.output, run.output
-    assert f"scripts/release-file {EXPECTED[branch][0]} sha256:" in run.output
+    assert f"scripts/release-file {EXPECTED[branch][0]} {runner.digest}" in run.output
     assert not run.calls and not run.cosign, "nothing may touch a GitOps cluster from CI"
     check_deploy(runner.deploy(branch, ENVIRONMENTS_TABLE=str(without_release_files(tmp_path))), branch)
 
