@@ -19,9 +19,9 @@ export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
 # Each mk/<area>.mk appends its test target here; `make test` runs them cheapest and most basic
 # first (TEST_ORDER), then any target not named there.
 TEST_TARGETS :=
-TEST_ORDER   := lint swift-test e2e-test page-test clock-test ntp-test nts-test roughtime-test monitoring-test \
+TEST_ORDER   := lint swift-test asan-test e2e-test page-test clock-test ntp-test nts-test roughtime-test monitoring-test \
                 container-test registry-test registry-gc-test k8s-test clusters-test release-pipeline-test install-from-zero-test \
-                rollout-test fuzz-test backpressure-test soak-test
+                rollout-test fuzz-test fuzz-coverage backpressure-test soak-test
 
 include $(sort $(wildcard mk/*.mk))
 

@@ -28,14 +28,19 @@ link-order: ## Regenerate tools/link-order.txt: the functions serve runs to idle
 	@RELEASE_SWIFT_FLAGS="$(RELEASE_SWIFT_FLAGS)" scripts/link-order
 	@$(MAKE) --no-print-directory release
 
-swift-test: ## Swift unit and in-process HTTP tests (swift test)
-	@echo "==> swift test"
-	@$(SWIFT) test
+# The unit and in-process tests run under ThreadSanitizer (debug, .build/tsan, the tree lint-imports
+# checks): a plain debug `swift test` would check nothing this run does not, and a second debug
+# build of the test graph would cost minutes of make test's budget (docs/reliability.md). The
+# tests run one at a time (mk/sanitizers.mk says why).
+swift-test: ## Swift unit and in-process tests (swift test) under ThreadSanitizer, in .build/tsan
+	@echo "==> swift test --no-parallel $(TSAN_BUILD_FLAGS) (TSAN_OPTIONS=$(TSAN_TEST_OPTIONS))"
+	@TSAN_OPTIONS='$(TSAN_TEST_OPTIONS)' $(SWIFT) test --no-parallel $(TSAN_BUILD_FLAGS)
 
-e2e-test: release ## End-to-end tests of the release binary: HTTP, command line, signals, sync and check (pytest -m binary)
-	@echo "==> swift build --product epoch (the default traits, TLS among them, for the https:// tests)"
-	@$(SWIFT) build --product epoch
-	@echo "==> pytest -m binary Tests/e2e against $(RELEASE_BIN)"
-	@$(PYTEST) -q -m binary Tests/e2e
+# The https:// tests need a build with the TLS trait: the AddressSanitizer tree's `epoch`
+# (mk/sanitizers.mk), which make test builds anyway, rather than one more debug build. Leaks are
+# not checked in these short-lived commands (asan-test checks them in the tests).
+e2e-test: release asan-build ## End-to-end tests of the release binary (and the ASan TLS build for https://): HTTP, command line, signals, sync and check (pytest -m binary)
+	@echo "==> pytest -m binary Tests/e2e against $(RELEASE_BIN) (TLS build: $(ASAN_TLS_BIN))"
+	@EPOCH_TLS_BINARY='$(ASAN_TLS_BIN)' ASAN_OPTIONS='detect_leaks=0' $(PYTEST) -q -m binary Tests/e2e
 
 TEST_TARGETS += swift-test e2e-test
