@@ -2,8 +2,9 @@
 # full build of the test graph, so each has one scratch path, kept between runs:
 # - .build/tsan: debug, as `swift test` is. `make swift-test` (mk/swift.mk) is this run, and
 #   lint-imports checks this tree: no plain debug build of the test graph is made.
-# - .build/asan: release (-O: in a debug build the stdlib's unsafe-pointer accesses are calls into
-#   the uninstrumented stdlib, which ASan cannot see; optimized, they are inlined and checked),
+# - .build/asan: release (-O: in a debug build the stdlib's raw-pointer loads are calls into the
+#   uninstrumented stdlib, which ASan cannot see; optimized, they are inlined and checked: measured,
+#   docs/reliability.md),
 #   with coverage for libFuzzer, so that the fuzz targets (mk/fuzz.mk) are built in the same tree;
 #   its `epoch`, built with the TLS trait, is the one e2e-test's https:// tests run.
 # What a sanitizer reports in a dependency and cannot be fixed here is suppressed, with its reason,

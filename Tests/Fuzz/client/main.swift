@@ -1,6 +1,8 @@
-import EpochClient
 import EpochCore
 import EpochFuzzSupport
+
+// The answers' fields are internal: this tree compiles EpochClient for testing (Package.swift).
+@testable import EpochClient
 
 // The client's parsers of what servers and operators send: the first byte picks one, the rest is
 // its input. 0: a 200 body of /sync or / (JSON) and the sample or whole-second interval made from

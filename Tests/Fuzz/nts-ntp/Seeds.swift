@@ -76,7 +76,7 @@ func writeSeeds(to folder: String) {
     for (name, bytes) in seeds {
         let path = folder + "/" + name
         guard let file = fopen(path, "wb") else {
-            fputs("cannot write \(path)\n", stderr)
+            print("fuzz-nts-ntp: error: cannot write \(path)")
             exit(1)
         }
         _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
