@@ -4,8 +4,8 @@ import EpochFuzzSupport
 // The NTP door: one datagram through the responder the server runs (NTPResponder), under a
 // synchronized and an unsynchronized kernel, serving the unsynchronized clock or not.
 // Invariants: no trap; a reply only to a client-mode request of version 1-4 (a zero transmit
-// time is answered, as RFC 4330 §5 and chrony do), never larger than the request, echoing its transmit time and version; a reply that
-// reads back as the packet it encodes.
+// time is answered, as RFC 4330 §5 and chrony do), never larger than the request, echoing its
+// transmit time and version; a reply that reads back as the packet it encodes.
 
 let receivedAt: UnixNanoseconds = 1_796_114_096_000_000_000
 let disciplines = [
