@@ -15,7 +15,9 @@ fuzz_run_env    = FUZZ_BIN_DIR='$(FUZZ_BIN_DIR)' FUZZ_WORK='$(FUZZ_WORK)' ASAN_O
 fuzz_share      = $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) ))
 # SwiftPM does not recompile a module whose flags alone changed (CONTRIBUTING.md): the fuzz
 # targets' objects are removed whenever the planted-bug flag flips, so that it takes effect.
-fuzz_forget     = rm -rf $(ASAN_SCRATCH)/*/release/fuzz_*.build $(FUZZ_BIN_DIR)/fuzz-*
+# The build plan's file maps stay: SwiftPM writes them only when it plans again.
+fuzz_forget     = find $(ASAN_SCRATCH)/*/release/fuzz_*.build -type f ! -name output-file-map.json -delete \
+                    2>/dev/null; rm -rf $(FUZZ_BIN_DIR)/fuzz-*
 fuzz_built_mark = $(ASAN_SCRATCH)/fuzz-planted-bug
 
 TEST_TARGETS += fuzz-coverage

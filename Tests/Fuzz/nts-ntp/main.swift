@@ -100,7 +100,7 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let start = authenticator.range.lowerBound + 4
         let nonceLength = Int(data[start]) << 8 | Int(data[start + 1])
         var nonce = [UInt8](repeating: 0, count: nonceLength)
-        _ = nonce.withUnsafeMutableBytes { memcpy($0.baseAddress, data + start + 4, nonceLength) }
+        _ = nonce.withUnsafeMutableBytes { memcpy($0.baseAddress!, data + start + 4, nonceLength) }
         plantedSink &+= nonce.first ?? 0
     }
     #endif
