@@ -194,6 +194,11 @@ if !fuzzTargetNames.isEmpty {
     for target in package.targets where ["EpochCore", "EpochServer", "EpochClient"].contains(target.name) {
         target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enable-testing"])]
     }
+    // This tree's `epoch` (the TLS build e2e-test runs) is linked as a debug build is: the release
+    // link's script drops the unwind tables, which AddressSanitizer's reports walk.
+    for target in package.targets where target.name == "epoch" {
+        target.linkerSettings = []
+    }
     package.targets.append(
         .target(
             name: "EpochFuzzSupport",
@@ -209,6 +214,8 @@ if !fuzzTargetNames.isEmpty {
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOEmbedded", package: "swift-nio"),
                     .product(name: "NIOHTTP1", package: "swift-nio"),
+                    .product(name: "NIOTLS", package: "swift-nio"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
                     .product(name: "Crypto", package: "swift-crypto"),
                 ],
                 path: "Tests/Fuzz/\(name)",

@@ -15,26 +15,27 @@ fuzz_run_env    = FUZZ_BIN_DIR='$(FUZZ_BIN_DIR)' FUZZ_WORK='$(FUZZ_WORK)' ASAN_O
 fuzz_share      = $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) ))
 # SwiftPM does not recompile a module whose flags alone changed (CONTRIBUTING.md): the fuzz
 # targets' objects are removed whenever the planted-bug flag flips, so that it takes effect.
-fuzz_forget     = rm -rf $(ASAN_SCRATCH)/*/release/fuzz_*.build $(FUZZ_BIN_DIR)/fuzz-*
+# The build plan's file maps stay: SwiftPM writes them only when it plans again.
+fuzz_forget     = find $(ASAN_SCRATCH)/*/release/fuzz_*.build -type f ! -name output-file-map.json -delete \
+                    2>/dev/null; rm -rf $(FUZZ_BIN_DIR)/fuzz-*
 fuzz_built_mark = $(ASAN_SCRATCH)/fuzz-planted-bug
 
-# Not yet in `make test` (issue 24 is open): on this 2-core machine the sanitizer build of the
-# test graph has not been seen to finish beside the other work, so its run time against CI's budget
-# is unmeasured. Run it by hand: `make fuzz-coverage`.
+# Not in `make test` (issue 24 is open): the AddressSanitizer release build this needs took 29 min
+# of wall time on this 2-core machine under load (about 10 min of CPU alone, 2026-12-03), which with
+# the 5 minutes of fuzzing does not fit make test's 40-minute budget beside what it runs now. Run it
+# by hand: `make fuzz-coverage`.
 
-fuzz-build: ## Build the fuzz targets without planted bugs (.build/asan/release/fuzz-*, with the ASan test graph)
-	@if [[ "$$(cat $(fuzz_built_mark) 2>/dev/null)" != 0 ]]; then $(fuzz_forget); fi
-	@$(MAKE) --no-print-directory asan-build
-	@echo 0 > $(fuzz_built_mark)
+fuzz-build: asan-build ## Build the fuzz targets without planted bugs (.build/asan/release/fuzz-*, with the ASan test graph)
 
+# The mark says the fuzz targets' objects may be planted ones (1) before they are built, so that an
+# interrupted run leaves them to be rebuilt by asan-build.
 fuzz-planted: ## The control: each target built with its planted bug must crash within its share of FUZZ_SECONDS
-	@if [[ "$$(cat $(fuzz_built_mark) 2>/dev/null)" != 1 ]]; then $(fuzz_forget); fi
-	@echo "==> swift build --build-tests $(ASAN_BUILD_FLAGS) with EPOCH_FUZZ_PLANTED_BUG=1 (recompiles the fuzz targets only)"
+	@$(fuzz_forget); mkdir -p $(ASAN_SCRATCH); echo 1 > $(fuzz_built_mark)
+	@echo "==> swift build --build-tests $(ASAN_BUILD_FLAGS) with EPOCH_FUZZ_PLANTED_BUG=1 (only the fuzz targets differ)"
 	@EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG=1 $(SWIFT) build --build-tests $(ASAN_BUILD_FLAGS) 2>&1 \
 	  | { grep -v "Cannot export local symbol '__asan" || true; }
-	@echo 1 > $(fuzz_built_mark)
 	@for t in $(FUZZ_TARGETS); do $(fuzz_run_env) scripts/fuzz-run $$t $(fuzz_share) planted; done
-	@$(fuzz_forget); rm -f $(fuzz_built_mark)
+	@$(fuzz_forget)
 
 fuzz-coverage: fuzz-planted fuzz-build ## The control, then every fuzz target for its share of FUZZ_SECONDS (300): executions, exec/s, edges
 	@echo "==> $(words $(FUZZ_TARGETS)) fuzz targets, $(fuzz_share) s each ($(FUZZ_SECONDS) s in all); work in $(FUZZ_WORK)"

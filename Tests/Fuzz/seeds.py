@@ -90,6 +90,46 @@ def http() -> None:
         write("http", name, bytes([chunk, flags]) + body)
 
 
+def record(kind: int, body: bytes = b"", critical: bool = True) -> bytes:
+    # One NTS-KE record (RFC 8915 §4): critical bit and type, body length, body.
+    return struct.pack(">HH", kind | (0x8000 if critical else 0), len(body)) + body
+
+
+EOM = record(0)
+# chrony 4.3's request, captured (Tests/EpochCoreTests/NTSKETests.swift): NTPv4, AEAD 15, End of Message.
+CHRONY_KE = bytes([0x80, 1, 0, 2, 0, 0, 0x80, 4, 0, 2, 0, 15, 0x80, 0, 0, 0])
+NTS_KE = [
+    ("chrony-4.3", 0, 0, CHRONY_KE),
+    ("chrony-4.3-byte-by-byte", 1, 0, CHRONY_KE),
+    ("chrony-4.3-sha384", 0, 8, CHRONY_KE),
+    # chrony 4.4 and ntpd-rs offer GCM-SIV first; a client that suggests a server and a port (§4.1.7, §4.1.8).
+    ("gcm-siv-server-port", 5, 0, record(1, b"\0\0") + record(4, b"\0\x1e\0\x0f") + record(6, b"time.example.com")
+     + record(7, b"\x04\x63") + EOM),
+    ("no-common-aead", 0, 32, record(1, b"\0\0") + record(4, b"\0\x01") + EOM),
+    ("no-common-protocol", 0, 0, record(1, b"\x80\x00") + record(4, b"\0\x0f") + EOM),
+    ("unknown-critical", 0, 0, record(1, b"\0\0") + record(0x4242, b"x") + record(4, b"\0\x0f") + EOM),
+    ("unknown-plain", 0, 0, record(1, b"\0\0") + record(0x4242, b"x", critical=False) + record(4, b"\0\x0f") + EOM),
+    ("client-sends-error", 0, 0, record(1, b"\0\0") + record(2, b"\0\x01") + EOM),
+    ("trailing-bytes", 0, 0, CHRONY_KE + CHRONY_KE),
+    ("no-end-of-message", 0, 16, record(1, b"\0\0") + record(4, b"\0\x0f")),
+    ("oversized", 200, 0, record(1, b"\0\0") + record(0x4242, bytes(1100), critical=False) + record(4, b"\0\x0f") + EOM),
+    ("no-exporter-secret", 0, 4, CHRONY_KE),
+    ("alpn-http", 0, 1, CHRONY_KE),
+    ("no-handshake", 0, 3, CHRONY_KE),
+]
+
+
+def nts_ke() -> None:
+    # [chunk size][flags] then the client's bytes after the handshake (Tests/Fuzz/nts-ke/main.swift).
+    for name, chunk, flags, body in NTS_KE:
+        write("nts-ke", name, bytes([chunk, flags]) + body)
+
+
+# nts-ntp's seeds carry cookies and authenticators sealed under the target's own keyring by the
+# server's code: the target writes them (Tests/Fuzz/nts-ntp/Seeds.swift), once built by make fuzz-build:
+#   EPOCH_FUZZ_WRITE_SEEDS=Tests/Fuzz/corpus/nts-ntp .build/asan/release/fuzz-nts-ntp
+
+
 CLIENT = [
     # 0: a 200 body; the /sync answer of README.md at rev bf06ec1, and go-microepoch's / answer.
     ("sync-answer", 0, b'{"type":"sync","t1":1795613500000000000,"t2":1796118369534840547,"t3":1796118369534852516,'
@@ -117,7 +157,7 @@ def client() -> None:
 
 
 if __name__ == "__main__":
-    for make in (ntp, roughtime_server, roughtime_client, http, client):
+    for make in (ntp, roughtime_server, roughtime_client, http, client, nts_ke):
         make()
     total = sum(path.stat().st_size for path in ROOT.rglob("*") if path.is_file())
     print(f"seeds.py: {sum(1 for p in ROOT.rglob('*') if p.is_file())} seeds, {total} bytes in {ROOT}")

@@ -32,7 +32,8 @@ final class NTSKEHandler: ChannelInboundHandler {
     static let alpn = "ntske/1"
 
     private let slot: ExporterSecretSlot
-    private let keyFiles: NTSKeyFiles
+    /// The cookie keyring as it is now (NTSKeyFiles reloads it when the file changes).
+    private let cookieKeyring: @Sendable () -> NTSCookieKeyring
     private let metrics: NTSMetrics
     private let ntpPort: UInt16?
     private let deadline: TimeAmount
@@ -46,12 +47,23 @@ final class NTSKEHandler: ChannelInboundHandler {
     private var counted = false
     private var timeout: Scheduled<Void>?
 
-    init(
+    convenience init(
         slot: ExporterSecretSlot, keyFiles: NTSKeyFiles, metrics: NTSMetrics, ntpPort: UInt16?, deadline: TimeAmount,
         contextPerturbation: UInt8, logger: Logger
     ) {
+        self.init(
+            slot: slot, cookieKeyring: { keyFiles.keyring }, metrics: metrics, ntpPort: ntpPort, deadline: deadline,
+            contextPerturbation: contextPerturbation, logger: logger)
+    }
+
+    /// With the keyring alone, no certificate files: for the fuzz target (Tests/Fuzz/nts-ke), which
+    /// drives this handler on an EmbeddedChannel.
+    init(
+        slot: ExporterSecretSlot, cookieKeyring: @escaping @Sendable () -> NTSCookieKeyring, metrics: NTSMetrics,
+        ntpPort: UInt16?, deadline: TimeAmount, contextPerturbation: UInt8, logger: Logger
+    ) {
         self.slot = slot
-        self.keyFiles = keyFiles
+        self.cookieKeyring = cookieKeyring
         self.metrics = metrics
         self.ntpPort = ntpPort
         self.deadline = deadline
@@ -98,7 +110,7 @@ final class NTSKEHandler: ChannelInboundHandler {
                 exportKeys: { [slot, contextPerturbation] algorithm in
                     slot.exporter?.ntsKeys(for: algorithm, contextPerturbation: contextPerturbation)
                 },
-                makeCookie: { [keyring = keyFiles.keyring] keys in
+                makeCookie: { [keyring = cookieKeyring()] keys in
                     keyring.seal(keys, nonce: NTSNTPService.random(NTSCookieKeyring.nonceByteCount))
                 })
             respond(context: context, response, end: nil)

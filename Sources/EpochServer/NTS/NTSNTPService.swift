@@ -4,12 +4,18 @@ import EpochCore
 /// NTP reply header, and sends whatever it says. Requests without NTS fields go on as plain NTP,
 /// unless `--nts-required`.
 public final class NTSNTPService: Sendable {
-    private let keyFiles: NTSKeyFiles
+    /// The cookie keyring as it is now (NTSKeyFiles reloads it when the file changes).
+    private let cookieKeyring: @Sendable () -> NTSCookieKeyring
     private let metrics: NTSMetrics
     private let required: Bool
 
-    public init(keyFiles: NTSKeyFiles, metrics: NTSMetrics, required: Bool) {
-        self.keyFiles = keyFiles
+    public convenience init(keyFiles: NTSKeyFiles, metrics: NTSMetrics, required: Bool) {
+        self.init(cookieKeyring: { keyFiles.keyring }, metrics: metrics, required: required)
+    }
+
+    /// With the keyring alone, no certificate files: for the fuzz target (Tests/Fuzz/nts-ntp).
+    package init(cookieKeyring: @escaping @Sendable () -> NTSCookieKeyring, metrics: NTSMetrics, required: Bool) {
+        self.cookieKeyring = cookieKeyring
         self.metrics = metrics
         self.required = required
     }
@@ -27,7 +33,7 @@ public final class NTSNTPService: Sendable {
     /// read once, before sealing.
     func answer<Bytes: Collection>(to request: Bytes, header: NTPPacket, transmitTime: () -> NTPTimestamp) -> Answer
     where Bytes.Element == UInt8 {
-        let responder = NTSNTPResponder(keyring: keyFiles.keyring)
+        let responder = NTSNTPResponder(keyring: cookieKeyring())
         switch responder.respond(to: Array(request), header: header, transmitTime: transmitTime, random: Self.random) {
         case .unauthenticated:
             guard !required else {

@@ -1,12 +1,14 @@
-import EpochClient
 import EpochCore
 import EpochFuzzSupport
+
+// The answers' fields are internal: this tree compiles EpochClient for testing (Package.swift).
+@testable import EpochClient
 
 // The client's parsers of what servers and operators send: the first byte picks one, the rest is
 // its input. 0: a 200 body of /sync or / (JSON) and the sample or whole-second interval made from
 // it, as `epoch sync` does; 1: a `Date` header; 2: a duration; 3: a service URL; 4: a roughtime://
 // address; 5: a base64 public key. Invariants: no trap; what is accepted writes back as itself
-// (durations, URLs, addresses) or is a valid time (dates: a weekday that matches).
+// (durations, URLs, addresses, public keys, and dates: formatted again, the same IMF-fixdate).
 
 /// A client's own clock when it sent and received (Unix nanoseconds, 2026-12-01).
 let sentAt: Int64 = 1_796_114_096_000_000_000
@@ -23,7 +25,14 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case 1:
         if let seconds = parseHTTPDate(Substring(text)) {
             require(text.utf8.count == 29 && text.hasSuffix(" GMT"), "\(jsonStringLiteral(text)) accepted as a Date")
-            require(seconds % 86_400 < 86_401, "a day of \(seconds % 86_400) s")
+            // The time read is the one written: formatted again (the server's httpDate), it gives
+            // the same weekday, day, month, year and time of day; a leap second (":60") reads as
+            // the second after ":59", as parseHTTPDate says.
+            let leapSecond = text.hasSuffix(":60 GMT")
+            let written = leapSecond ? String(text.dropLast(6)) + "59 GMT" : text
+            require(
+                imfFixdate(leapSecond ? seconds - 1 : seconds) == written,
+                "\(jsonStringLiteral(text)) read as \(seconds), which is \(imfFixdate(seconds))")
         }
     case 2:
         if let duration = parseDuration(text) {
@@ -79,6 +88,14 @@ func answer(_ body: [UInt8]) {
             _ = (interval.offset, interval.errorBound)
         }
     }
+}
+
+/// `httpDate`, with the year in four digits as IMF-fixdate has it (httpDate leaves years before
+/// 1000 short: the server only ever formats its own clock's time).
+func imfFixdate(_ seconds: Int64) -> String {
+    var words = httpDate(unixSeconds: seconds).split(separator: " ").map(String.init)
+    if words.count == 6, words[3].count < 4 { words[3] = String(repeating: "0", count: 4 - words[3].count) + words[3] }
+    return words.joined(separator: " ")
 }
 
 #if EPOCH_FUZZ_PLANTED_BUG
