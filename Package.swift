@@ -202,7 +202,11 @@ if !fuzzTargetNames.isEmpty {
     package.targets.append(
         .target(
             name: "EpochFuzzSupport",
-            dependencies: ["EpochCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EpochCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/Fuzz/Support"))
     for name in fuzzTargetNames {
         package.targets.append(

@@ -68,28 +68,17 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 /// Writes `bytes` into a new connection as the flags say; returns what the server wrote.
 func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> [[UInt8]] {
-    let channel = EmbeddedChannel()
-    var written: [[UInt8]] = []
-    func collect() {
-        while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
-            written.append(Array(buffer.readableBytesView))
-        }
-    }
+    var connection = EmbeddedConnection()
+    let channel = connection.channel
     do {
         try server.http.addConnectionHandlers(to: channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40_000)).wait()
-        let step = chunkSize == 0 ? max(1, bytes.count) : chunkSize
-        var start = bytes.startIndex
-        while start < bytes.endIndex, channel.isActive {
-            let end = min(start + step, bytes.endIndex)
-            try channel.writeInbound(channel.allocator.buffer(bytes: bytes[start..<end]))
+        try connection.writeInbound(bytes, chunkSize: chunkSize) { first in
             if flags & 1 != 0 { channel.pipeline.fireChannelReadComplete() }
-            if flags & 2 != 0, start == bytes.startIndex {
+            if flags & 2 != 0, first {
                 channel.isWritable = false
                 channel.pipeline.fireChannelWritabilityChanged()
             }
-            collect()
-            start = end
         }
         channel.pipeline.fireChannelReadComplete()
         if flags & 2 != 0 {
@@ -98,15 +87,15 @@ func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> [[UIn
         }
         if flags & 4 != 0 { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         if flags & 8 != 0 { channel.embeddedEventLoop.advanceTime(by: .seconds(11)) }
-        collect()
+        connection.collect()
     } catch {
         // An error the pipeline raised to the channel (a decoder error after a close): what was
         // written so far is still checked.
-        collect()
+        connection.collect()
     }
     _ = try? channel.finish(acceptAlreadyClosed: true)
-    collect()
-    return written
+    connection.collect()
+    return connection.written
 }
 
 #if EPOCH_FUZZ_PLANTED_BUG

@@ -102,13 +102,8 @@ func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> (writ
     let handler = NTSKEHandler(
         slot: slot, cookieKeyring: { keyring }, metrics: metrics, ntpPort: flags & 32 == 0 ? ntpPort : nil,
         deadline: .seconds(5), contextPerturbation: 0, logger: logger)
-    let channel = EmbeddedChannel()
-    var written: [[UInt8]] = []
-    func collect() {
-        while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
-            written.append(Array(buffer.readableBytesView))
-        }
-    }
+    var connection = EmbeddedConnection()
+    let channel = connection.channel
     do {
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40_000)).wait()
@@ -122,26 +117,19 @@ func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> (writ
         case 2: channel.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
         default: break
         }
-        let step = chunkSize == 0 ? max(1, bytes.count) : chunkSize
-        var start = bytes.startIndex
-        while start < bytes.endIndex, channel.isActive {
-            let end = min(start + step, bytes.endIndex)
-            try channel.writeInbound(channel.allocator.buffer(bytes: bytes[start..<end]))
-            collect()
-            start = end
-        }
+        try connection.writeInbound(bytes, chunkSize: chunkSize)
         if flags & 16 != 0 {
             channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         }
-        collect()
+        connection.collect()
     } catch {
-        collect()
+        connection.collect()
     }
     // Closed by the server, before the client's own close below.
     let closed = !channel.isActive
     _ = try? channel.finish(acceptAlreadyClosed: true)
-    collect()
-    return (written, closed)
+    connection.collect()
+    return (connection.written, closed)
 }
 
 /// The answer is one of those RFC 8915 §4 allows, and what it hands out works.
