@@ -37,3 +37,11 @@ public struct EmbeddedConnection {
         }
     }
 }
+
+/// How a connection target reads its input: the first byte is the read size (0: one read), the
+/// second the target's flags (events to interleave), the rest the client's bytes. Nil for an
+/// input shorter than those two bytes.
+public func connectionInput(_ input: [UInt8]) -> (chunkSize: Int, flags: UInt8, bytes: ArraySlice<UInt8>)? {
+    guard input.count >= 2 else { return nil }
+    return (Int(input[0]), input[1], input.dropFirst(2))
+}

@@ -33,11 +33,7 @@ let largestResponse = 65_536
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let input = fuzzInput(data, size)
-    guard input.count >= 2 else { return 0 }
-    let chunkSize = Int(input[0])
-    let flags = input[1]
-    let bytes = input.dropFirst(2)
+    guard let (chunkSize, flags, bytes) = connectionInput(fuzzInput(data, size)) else { return 0 }
     let responses = exchange(bytes, chunkSize: chunkSize, flags: flags)
     require(
         responses.count <= bytes.count / shortestRequest + 1, "\(responses.count) responses to \(bytes.count) bytes")

@@ -52,11 +52,7 @@ let largestAnswer =
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let input = fuzzInput(data, size)
-    guard input.count >= 2 else { return 0 }
-    let chunkSize = Int(input[0])
-    let flags = input[1]
-    let bytes = input.dropFirst(2)
+    guard let (chunkSize, flags, bytes) = connectionInput(fuzzInput(data, size)) else { return 0 }
     let before = sessionsCounted()
     let (written, closed) = exchange(bytes, chunkSize: chunkSize, flags: flags)
     require(sessionsCounted() == before + 1, "a connection counted \(sessionsCounted() - before) times")
