@@ -19,9 +19,10 @@ export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
 # Each mk/<area>.mk appends its test target here; `make test` runs them cheapest and most basic
 # first (TEST_ORDER), then any target not named there.
 TEST_TARGETS :=
-TEST_ORDER   := lint swift-test e2e-test page-test clock-test ntp-test nts-test roughtime-test monitoring-test \
+# The ASan build runs in the background from asan-build-background to asan-test (mk/sanitizers.mk).
+TEST_ORDER   := lint tsan-test asan-build-background e2e-test page-test clock-test ntp-test nts-test roughtime-test monitoring-test \
                 container-test registry-test registry-gc-test k8s-test clusters-test release-pipeline-test install-from-zero-test \
-                rollout-test fuzz-test backpressure-test soak-test
+                rollout-test fuzz-test backpressure-test soak-test asan-test fuzz-coverage
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -39,7 +40,9 @@ ORDERED_TESTS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDE
 test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
 	@# Each target's run time is printed as it ends and summed at the end, so that a CI log shows
 	@# where the 40-minute budget goes (README: the test command).
-	@started=$$SECONDS; times=""; \
+	@# A background build (asan-build-background) is stopped if a target fails before it is waited for.
+	@trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
+	started=$$SECONDS; times=""; \
 	for t in $(ORDERED_TESTS); do echo "==> make $$t"; t0=$$SECONDS; \
 	  $(MAKE) --no-print-directory $$t || { echo "==> make test: $$t failed after $$((SECONDS - t0)) s" >&2; exit 1; }; \
 	  echo "==> make $$t: passed in $$((SECONDS - t0)) s"; times="$$times $$t=$$((SECONDS - t0))s"; done; \

@@ -49,10 +49,11 @@ lint-swift: ## swift format lint --strict with the committed .swift-format
 # makes such an import an error (exit 1 naming both targets). It does not look past the declared
 # chain (a target reachable through a declared one passes) nor at other packages' products:
 # lint-products does. Control: drop "EpochClient" from
-# EpochServerTests' dependencies and this fails. Runs on the debug build (incremental after swift-test).
+# EpochServerTests' dependencies and this fails. Runs on the ThreadSanitizer tree (mk/sanitizers.mk),
+# make test's one debug build, which tsan-test then runs without building again.
 lint-imports: ## Every target of this package a Swift target or test imports is one it declares (SwiftPM's explicit import check)
-	@echo "lint-imports: $(SWIFT) build --build-tests --explicit-target-dependency-import-check=error"
-	@$(SWIFT) build --build-tests --explicit-target-dependency-import-check=error
+	@echo "lint-imports: $(SWIFT) build --build-tests $(TSAN_BUILD_FLAGS) --explicit-target-dependency-import-check=error"
+	@$(SWIFT) build --build-tests $(TSAN_BUILD_FLAGS) --explicit-target-dependency-import-check=error
 
 # SwiftPM's check above stops at this package's own targets: a file importing NIOConcurrencyHelpers
 # compiles without its target declaring the product, as long as another product builds the module.

@@ -66,12 +66,13 @@ def release_binary() -> Path:
 
 @pytest.fixture(scope="session")
 def tls_binary() -> Path:
-    """A build with the package's default traits, TLS among them: `swift build --product epoch`
-    (make e2e-test builds it). The release binary is built without the TLS trait, as the image is:
-    no https:// client (its server still speaks TLS 1.3 for NTS-KE)."""
+    """A build with the package's default traits, TLS among them: make e2e-test builds the
+    ThreadSanitizer tree's (EPOCH_TLS_BINARY), plain `swift build --product epoch` is the default.
+    The release binary is built without the TLS trait, as the image is: no https:// client (its
+    server still speaks TLS 1.3 for NTS-KE)."""
     binary = Path(os.environ.get("EPOCH_TLS_BINARY", REPO_ROOT / ".build" / "debug" / "epoch"))
     if not binary.exists():
-        pytest.fail(f"{binary} is missing: run `swift build --product epoch` (make e2e-test does)")
+        pytest.fail(f"{binary} is missing: run `swift build --product epoch` (make e2e-test builds its own)")
     return binary
 
 

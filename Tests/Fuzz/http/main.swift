@@ -64,7 +64,7 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 /// Writes `bytes` into a new connection as the flags say; returns what the server wrote.
 func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> [[UInt8]] {
-    var connection = EmbeddedConnection()
+    var connection = FuzzConnection()
     let channel = connection.channel
     do {
         try server.http.addConnectionHandlers(to: channel)

@@ -98,7 +98,7 @@ func exchange(_ bytes: ArraySlice<UInt8>, chunkSize: Int, flags: UInt8) -> (writ
     let handler = NTSKEHandler(
         slot: slot, cookieKeyring: { keyring }, metrics: metrics, ntpPort: flags & 32 == 0 ? ntpPort : nil,
         deadline: .seconds(5), contextPerturbation: 0, logger: logger)
-    var connection = EmbeddedConnection()
+    var connection = FuzzConnection()
     let channel = connection.channel
     do {
         try channel.pipeline.syncOperations.addHandler(handler)

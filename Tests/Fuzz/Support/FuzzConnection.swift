@@ -4,7 +4,7 @@ import NIOEmbedded
 /// One client connection to a server's handlers on an `EmbeddedChannel`, as the fuzz targets that
 /// drive a TCP door (HTTP, NTS-KE) use it: the client's bytes written in reads of a chosen size,
 /// and everything the server wrote collected as byte arrays for the target's checks.
-public struct EmbeddedConnection {
+public struct FuzzConnection {
     public let channel: EmbeddedChannel
     /// What the server wrote, one array per write, in order.
     public private(set) var written: [[UInt8]] = []
