@@ -194,8 +194,8 @@ if !fuzzTargetNames.isEmpty {
     for target in package.targets where ["EpochCore", "EpochServer", "EpochClient"].contains(target.name) {
         target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enable-testing"])]
     }
-    // This tree's `epoch` (the TLS build e2e-test runs) is linked as a debug build is: the release
-    // link's script drops the unwind tables, which AddressSanitizer's reports walk.
+    // This tree's `epoch` is linked as a debug build is: the release link's script drops the unwind
+    // tables, which AddressSanitizer's reports walk.
     for target in package.targets where target.name == "epoch" {
         target.linkerSettings = []
     }

@@ -9,7 +9,7 @@
 
 # The budget of make fuzz-coverage for all targets together, in seconds of fuzzing, shared equally;
 # FUZZ_JOBS targets run at once (one core each: libFuzzer's loop is one thread), so that the
-# 300 s take ~300 / FUZZ_JOBS of the wall clock.
+# budget takes ceil(targets / FUZZ_JOBS) shares of the wall clock: 4 × 42 s on two cores.
 FUZZ_SECONDS   ?= 300
 FUZZ_JOBS      ?= $(shell nproc)
 FUZZ_WORK      := $(CURDIR)/.build/fuzz
@@ -29,13 +29,19 @@ TEST_TARGETS   += fuzz-coverage
 
 fuzz-build: asan-build ## Build the fuzz targets without planted bugs (.build/asan/release/fuzz-*, with the ASan test graph)
 
-# The mark says the fuzz targets' objects may be planted ones (1) before they are built, so that an
-# interrupted run leaves them to be rebuilt by asan-build.
+# The control runs under the ASan tree's lock (mk/sanitizers.mk): no other build of that tree may
+# rebuild the targets between the planted build and the runs. The mark says the fuzz targets'
+# objects may be planted ones (1) before they are built, so that an interrupted run leaves them to
+# be rebuilt by asan-build.
 fuzz-planted: ## The control: each target built with its planted bug must crash within its share of FUZZ_SECONDS
+	@mkdir -p $(dir $(ASAN_LOCK))
+	@flock $(ASAN_LOCK) $(MAKE) --no-print-directory fuzz-planted-locked
+
+.PHONY: fuzz-planted-locked
+fuzz-planted-locked:
 	@$(fuzz_forget); mkdir -p $(ASAN_SCRATCH); echo 1 > $(fuzz_built_mark)
 	@echo "==> swift build --build-tests $(ASAN_BUILD_FLAGS) with EPOCH_FUZZ_PLANTED_BUG=1 (only the fuzz targets differ)"
-	@mkdir -p $(dir $(ASAN_LOCK)); EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG=1 \
-	  flock $(ASAN_LOCK) $(SWIFT) build --build-tests $(ASAN_BUILD_FLAGS) 2>&1 \
+	@EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG=1 $(SWIFT) build --build-tests $(ASAN_BUILD_FLAGS) 2>&1 \
 	  | { grep -v "Cannot export local symbol '__asan" || true; }
 	@echo "==> the controls: $(words $(FUZZ_TARGETS)) planted targets, $(FUZZ_JOBS) at once, each must crash within $(fuzz_share) s"
 	@$(call fuzz_each,planted)

@@ -22,7 +22,8 @@ PODMAN_TEST_TARGETS := container-test registry-test k8s-test
 .PHONY: test-no-podman test-podman
 
 test-no-podman: deps ## make test without the podman targets (CI's Swift container job); then make release
-	@for t in $(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
+	@trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
+	  for t in $(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
 	@$(MAKE) --no-print-directory release
 	@echo "==> make test-no-podman: all of [$(strip $(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)))] passed"
 

@@ -27,18 +27,19 @@ TSAN_BUILD_FLAGS  := --scratch-path $(TSAN_SCRATCH) --sanitize thread
 FUZZ_TARGETS      := $(sort $(patsubst Tests/Fuzz/%/main.swift,%,$(wildcard Tests/Fuzz/*/main.swift)))
 asan_env           = EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG=0
 
-# The ASan tree is ~10 min of two cores from a clean scratch path, more than make test's 40-minute
+# The ASan tree is ~8 min of two cores from a clean scratch path, more than make test's 40-minute
 # budget can add in series (docs/reliability.md). make test starts it early, after the release
-# build (asan-build-background), at idle priority: it then takes only the CPU the end-to-end tests
-# leave idle while they wait on peers, timers and rates, and those tests keep the CPU they need
-# (nice 19 weighs 15 against their 1024). asan-build holds a lock the background build holds too,
-# so asan-test waits for it and then builds what is left, in the foreground, with its errors.
+# build (asan-build-background), at idle priority (scripts/background-build: the idle scheduling
+# class, in make test's own session): it takes the CPU the end-to-end tests leave idle while they wait on peers, timers
+# and rates, and the tests keep what they need. asan-build takes the lock the background build
+# holds, so asan-test waits for it and then builds what is left, in the foreground, with its errors.
 ASAN_LOCK         := $(CURDIR)/.build/asan.lock
 ASAN_BACKGROUND   := $(CURDIR)/.build/asan-background
 TEST_TARGETS      += tsan-test asan-build-background asan-test
 
 asan-build: ## Build the test graph and the fuzz targets with AddressSanitizer and coverage into .build/asan (release)
 	@mkdir -p $(dir $(ASAN_LOCK))
+	@if ! flock -n $(ASAN_LOCK) true; then echo "asan-build: waiting for the background build (log $(ASAN_BACKGROUND).log)"; fi
 	@flock $(ASAN_LOCK) $(MAKE) --no-print-directory asan-build-locked
 
 # The build itself, under the lock. Fuzz targets left built with their planted bugs (an interrupted
@@ -50,21 +51,13 @@ asan-build-locked:
 	@$(asan_env) $(SWIFT) build --build-tests $(ASAN_BUILD_FLAGS) 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; }
 	@mkdir -p $(ASAN_SCRATCH) && echo 0 > $(fuzz_built_mark)
 
-# setsid: the build is a process group of its own, which `make test` stops if it ends early
-# (asan-build-background-stop). Its output is $(ASAN_BACKGROUND).log; asan-build prints the rest.
-asan-build-background: release ## Start the ASan build in the background at idle priority (nice 19): make test does, before the end-to-end tests
-	@mkdir -p $(dir $(ASAN_LOCK))
-	@if ! flock -n $(ASAN_LOCK) true; then echo "asan-build-background: an ASan build is already running"; exit 0; fi; \
-	  setsid nice -n 19 flock $(ASAN_LOCK) $(MAKE) --no-print-directory asan-build-locked \
-	    > $(ASAN_BACKGROUND).log 2>&1 < /dev/null & echo $$! > $(ASAN_BACKGROUND).pid; \
-	  echo "asan-build-background: swift build $(ASAN_BUILD_FLAGS) started at nice 19 (process group $$(cat $(ASAN_BACKGROUND).pid), log $(ASAN_BACKGROUND).log)"
+# make test (and test-no-podman) stop it if they end before asan-test (asan-build-background-stop).
+asan-build-background: release ## Start the ASan build in the background at idle priority: make test does, before the end-to-end tests
+	@scripts/background-build start $(ASAN_BACKGROUND) $(ASAN_LOCK) $(MAKE) --no-print-directory asan-build-locked
 
-# The lock is free once the background build has ended, whatever its process group still says.
 .PHONY: asan-build-background-stop
 asan-build-background-stop:
-	@pid=$$(cat $(ASAN_BACKGROUND).pid 2>/dev/null || true); rm -f $(ASAN_BACKGROUND).pid; \
-	  if [[ -n $$pid ]] && ! flock -n $(ASAN_LOCK) true && kill -TERM -- -$$pid 2>/dev/null; then \
-	    echo "asan-build-background: stopped the background ASan build (process group $$pid)"; fi
+	@scripts/background-build stop $(ASAN_BACKGROUND)
 
 asan-test: asan-build ## swift test under AddressSanitizer and LeakSanitizer (.build/asan); suppressions in tools/sanitizers/
 	@echo "==> swift test --skip-build under AddressSanitizer (ASAN_OPTIONS=$(ASAN_TEST_OPTIONS))"

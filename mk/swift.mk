@@ -35,12 +35,12 @@ swift-test: ## Swift unit and in-process HTTP tests (swift test; make test runs 
 
 # The https:// tests need the default traits (TLS), which the release build leaves out as the image
 # does: they run the ThreadSanitizer tree's `epoch`, make test's one debug build (mk/sanitizers.mk),
-# so that a race on that path is reported too.
+# so that a race on that path is reported too (with tsan-test's options and suppressions).
 E2E_TLS_BIN := $(TSAN_SCRATCH)/debug/epoch
 e2e-test: release ## End-to-end tests of the release binary: HTTP, command line, signals, sync and check (pytest -m binary)
 	@echo "==> swift build --product epoch $(TSAN_BUILD_FLAGS) (the default traits, TLS among them, for the https:// tests)"
 	@$(SWIFT) build --product epoch $(TSAN_BUILD_FLAGS)
 	@echo "==> pytest -m binary Tests/e2e against $(RELEASE_BIN) (https://: $(E2E_TLS_BIN))"
-	@EPOCH_TLS_BINARY='$(E2E_TLS_BIN)' $(PYTEST) -q -m binary Tests/e2e
+	@EPOCH_TLS_BINARY='$(E2E_TLS_BIN)' TSAN_OPTIONS='$(TSAN_TEST_OPTIONS)' $(PYTEST) -q -m binary Tests/e2e
 
 TEST_TARGETS += e2e-test
