@@ -30,9 +30,10 @@ asan_env           = EPOCH_FUZZ_TARGETS='$(FUZZ_TARGETS)' EPOCH_FUZZ_PLANTED_BUG
 # The ASan tree is ~8 min of two cores from a clean scratch path, more than make test's 40-minute
 # budget can add in series (docs/reliability.md). make test starts it early, after the release
 # build (asan-build-background), at idle priority (scripts/background-build: the idle scheduling
-# class, in make test's own session): it takes the CPU the end-to-end tests leave idle while they wait on peers, timers
-# and rates, and the tests keep what they need. asan-build takes the lock the background build
-# holds, so asan-test waits for it and then builds what is left, in the foreground, with its errors.
+# class, in make test's own session): it takes the CPU the end-to-end tests leave idle while they
+# wait on peers, timers and rates, and the tests keep what they need. asan-build takes the lock the
+# background build holds, so asan-test waits for it and then builds what is left, in the
+# foreground, with its errors.
 ASAN_LOCK         := $(CURDIR)/.build/asan.lock
 ASAN_BACKGROUND   := $(CURDIR)/.build/asan-background
 TEST_TARGETS      += tsan-test asan-build-background asan-test
