@@ -37,13 +37,17 @@ deps: ## Install what the tests need (apt as root, Python tools into .venv/)
 
 ORDERED_TESTS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
 
-test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
-	@# Each target's run time is printed as it ends and summed at the end, so that a CI log shows
-	@# where the 40-minute budget goes (README: the test command).
-	@# A background build (asan-build-background) is stopped if a target fails before it is waited for.
-	@trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
+# run_tests NAME,TARGETS[,MAKE OPTIONS]: runs the targets in order and stops at the first failure,
+# printing each target's run time as it ends and all of them at the end, so that a CI log shows
+# where the 40-minute budget goes (README: the test command). A background build
+# (asan-build-background) is stopped however the loop ends. make test, test-no-podman and
+# test-podman (mk/release.mk) share it.
+run_tests = trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
 	started=$$SECONDS; times=""; \
-	for t in $(ORDERED_TESTS); do echo "==> make $$t"; t0=$$SECONDS; \
-	  $(MAKE) --no-print-directory $$t || { echo "==> make test: $$t failed after $$((SECONDS - t0)) s" >&2; exit 1; }; \
+	for t in $(2); do echo "==> make $$t"; t0=$$SECONDS; \
+	  $(MAKE) --no-print-directory $(3) $$t || { echo "==> make $(1): $$t failed after $$((SECONDS - t0)) s" >&2; exit 1; }; \
 	  echo "==> make $$t: passed in $$((SECONDS - t0)) s"; times="$$times $$t=$$((SECONDS - t0))s"; done; \
-	echo "==> make test: all of [$(strip $(ORDERED_TESTS))] passed in $$((SECONDS - started)) s:$$times"
+	echo "==> make $(1): all of [$(strip $(2))] passed in $$((SECONDS - started)) s:$$times"
+
+test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
+	@$(call run_tests,test,$(ORDERED_TESTS))

@@ -22,12 +22,9 @@ PODMAN_TEST_TARGETS := container-test registry-test k8s-test
 .PHONY: test-no-podman test-podman
 
 test-no-podman: deps ## make test without the podman targets (CI's Swift container job); then make release
-	@trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
-	  for t in $(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)); do echo "==> make $$t"; $(MAKE) --no-print-directory $$t; done
+	@$(call run_tests,test-no-podman,$(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)))
 	@$(MAKE) --no-print-directory release
-	@echo "==> make test-no-podman: all of [$(strip $(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)))] passed"
 
 test-podman: ## The podman targets with an already built .build/release/epoch (CI's runner job: no Swift there)
 	@test -x $(RELEASE_BIN) || { echo "test-podman: $(RELEASE_BIN) is missing: make release (or CI's artifact)" >&2; exit 1; }
-	@for t in $(filter $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)); do echo "==> make -o release $$t"; $(MAKE) --no-print-directory -o release $$t; done
-	@echo "==> make test-podman: all of [$(filter $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS))] passed"
+	@$(call run_tests,test-podman,$(filter $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)),-o release)
