@@ -70,16 +70,21 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     require(written.isEmpty || negotiated, "an answer without ALPN ntske/1")
     require(!negotiated || !answerDue || !written.isEmpty, "a whole or oversized request got no answer")
     #if EPOCH_FUZZ_PLANTED_BUG
-    // Planted bug (the control): the request's records are walked again and a Port record's value
-    // is read as its two body bytes without looking at its length, past the end of the bytes when
-    // the record ends the input short. The fuzzer must end a request inside a Port record.
+    // Planted bug (the control): the request's records are walked again and each Port record's value
+    // is copied out and read as two bytes whatever its length: past the copy when a Port record is
+    // shorter than two bytes or ends the input short. The fuzzer must shorten a Port record (the
+    // gcm-siv-server-port seed's is 2 bytes) or end a request inside one.
     if let data {
         var index = 2
         while size - index >= 4 {
             let type = (UInt16(data[index]) << 8 | UInt16(data[index + 1])) & 0x7FFF
             let length = Int(data[index + 2]) << 8 | Int(data[index + 3])
             if type == NTSKERecordType.port.rawValue {
-                plantedSink &+= data[index + 4] &+ data[index + 5]
+                let copied = min(length, size - index - 4)
+                let value = UnsafeMutablePointer<UInt8>.allocate(capacity: copied)
+                value.initialize(from: data + index + 4, count: copied)
+                plantedSink &+= value[0] &+ value[1]
+                value.deallocate()
             }
             index += 4 + length
         }

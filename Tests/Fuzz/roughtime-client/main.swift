@@ -26,10 +26,10 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             require(verified.mint <= verified.midpoint && verified.midpoint <= verified.maxt, "MIDP outside MINT..MAXT")
             require(verified.radius > 0, "RADI 0 accepted")
             #if EPOCH_FUZZ_PLANTED_BUG
-            // Planted bug (the control): a verified reply with a RADI of 2^24 s or more (half a
-            // year: no server sends it) has its PATH read one hash past its length. The fuzzer
-            // must change RADI's top byte inside the signed SREP (re-signed by signAgain).
-            if verified.radius >= 0x0100_0000, let path = try? RoughtimePacket.unframe(candidate[...])[.path] {
+            // Planted bug (the control): a verified reply with a RADI of 256 s or more (the
+            // corpus's is 3 s) has its PATH read one hash past its length. The fuzzer must change
+            // one of RADI's three upper bytes inside the signed SREP (re-signed by signAgain).
+            if verified.radius >= 0x100, let path = try? RoughtimePacket.unframe(candidate[...])[.path] {
                 path.withUnsafeBufferPointer { plantedSink &+= $0.baseAddress![path.count + 32] }
             }
             #endif
