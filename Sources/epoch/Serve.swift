@@ -98,15 +98,16 @@ struct Serve: AsyncParsableCommand {
         // (listed before it) answer until it has.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ntsKE { services.append(.init(service: ntsKE)) }
-        if let ntpConfiguration {
-            services.append(
-                .init(
-                    service: NTPServer(
-                        configuration: ntpConfiguration, clock: clock, metrics: metrics, logger: logger, nts: ntsNTP))
-            )
+        let ntpServer = ntpConfiguration.map {
+            NTPServer(configuration: $0, clock: clock, metrics: metrics, logger: logger, nts: ntsNTP)
         }
+        if let ntpServer { services.append(.init(service: ntpServer)) }
         if let roughtime { services.append(.init(service: roughtime)) }
         services.append(.init(service: server))
+        // /readyz waits for every socket, not only HTTP's.
+        for bound in [ntsKE?.boundAddress, ntpServer?.boundAddress, roughtime?.boundAddress].compactMap({ $0 }) {
+            server.readiness.waitFor(bound)
+        }
         // Only once every option is known good: a bad one exits with its one line and nothing else.
         let reading = clock.discipline
         logger.log(level: reading.isSynchronized ? .info : .warning, "clock: \(reading.reason)")

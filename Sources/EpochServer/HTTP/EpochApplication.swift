@@ -70,6 +70,7 @@ package struct EpochApplication: HTTPRoutes {
             return json(.ok, Payload.status("ok"))
         case .readyz:
             if readiness.isDraining { return json(.serviceUnavailable, Payload.status("draining")) }
+            if readiness.isStarting { return json(.serviceUnavailable, Payload.status("starting")) }
             if configuration.requireSynchronizedClock {
                 let reading = clockState.discipline
                 if !reading.isSynchronized {
