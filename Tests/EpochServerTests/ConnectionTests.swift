@@ -189,7 +189,8 @@ import Testing
     /// SIGTERM's path: readiness fails at once while requests are still served during the delay,
     /// then idle keep-alive connections are closed and the server stops accepting.
     @Test func drainKeepsServingUntilTheDelayEndsThenClosesIdleConnections() async throws {
-        try await withTestServer(testConfiguration { $0.shutdownDelay = .milliseconds(700) }) { test, port in
+        // The delay must outlast the readiness poll and the requests below on a loaded machine.
+        try await withTestServer(testConfiguration { $0.shutdownDelay = .seconds(3) }) { test, port in
             try await RawConnection.with(port: port) { idle in
                 try await idle.send(get("/"))
                 #expect(try await idle.readResponse().status == 200)

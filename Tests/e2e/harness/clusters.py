@@ -231,15 +231,3 @@ class Clusters:
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         self.namespaces.clear()
-
-
-def wait_until(check, timeout: float, message: str, interval: float = 0.5):
-    """Polls `check` until it returns something truthy, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(interval)

@@ -49,7 +49,7 @@ def start_instance(binary: Path, name: str, workdir: Path, shutdown_delay: str) 
 
 def rollout(binary: Path, workdir: Path, mode: str = "graceful", rate: float = 2500, connections: int = 16,
             min_requests: int = 25_000, max_requests: int = 60_000, max_seconds: float = 60,
-            shutdown_delay: str = "1s", progress: bool = False) -> dict:
+            shutdown_delay: str = "3s", progress: bool = False) -> dict:
     """Runs the load through nginx over two instances and replaces both, one at a time, the way a
     Kubernetes rolling update does: start the new instance, wait for its /readyz, then the race
     Kubernetes really has: the old pod's kill signal and its removal from the endpoints travel at

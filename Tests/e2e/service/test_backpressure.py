@@ -20,6 +20,7 @@ import pytest
 
 from harness import flood  # shared with make bench
 from harness.http import Response, ResponseReader, http_get, wait_for_http
+from harness.polling import wait_until
 from harness.ports import free_port
 
 pytestmark = pytest.mark.backpressure  # make backpressure-test
@@ -74,11 +75,22 @@ class HeldConnection:
 
 
 def open_connections(port: int, count: int) -> list[HeldConnection]:
-    """Opens `count` keep-alive connections, each proven accepted by one answered request."""
-    held = [HeldConnection(port) for _ in range(count)]
+    """Opens `count` keep-alive connections, each proven accepted by one answered request. The
+    first waits (bounded, asking on itself) until the server counts it alone: the start-up's
+    readiness poll closed its connection, but the server may not have seen that close yet."""
+    first = HeldConnection(port)
+    wait_until(lambda: connections_open(first.get("/metrics").body) == 1, 10,
+               "the start-up's connections did not leave the server's count")
+    held = [first] + [HeldConnection(port) for _ in range(count - 1)]
     for connection in held:
         assert connection.get("/").status == 200, "a connection under the cap was not served"
     return held
+
+
+def connections_open(metrics: bytes) -> float:
+    match = re.search(rb"^http_connections_open (\S+)$", metrics, re.MULTILINE)
+    assert match, metrics.decode()
+    return float(match.group(1))
 
 
 def answered(port: int) -> bool:

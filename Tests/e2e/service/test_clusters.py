@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from harness.clusters import CLUSTER_ADDRESS, MONITOR_LINK, ROUGHTIME_PORT, Clusters, wait_until
+from harness.clusters import CLUSTER_ADDRESS, MONITOR_LINK, ROUGHTIME_PORT, Clusters
 from harness.paths import REPO_ROOT
+from harness.polling import wait_until
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 verifier = __import__("verify-roughtime-report")  # the independent verifier's parser, to tamper precisely
@@ -115,15 +116,18 @@ def test_2_a_server_20s_ahead_fires_for_its_cluster_only(clusters):
     def only_gke():
         assert firing(clusters) == {"gke"}
     over_evaluations(clusters, 3, only_gke)
-    # Within two evaluation intervals of the first scrape that showed the skew, counted in
-    # Prometheus's own timestamps (scheduled scrape and evaluation times, not this test's clock).
+    # Within three evaluation intervals of the first scrape that showed the skew, counted in
+    # Prometheus's own timestamps (scheduled scrape and evaluation times, not this test's clock):
+    # the next evaluation, one more when the scrape is appended late on a loaded machine, and one
+    # more when the watch's other source in that cluster (the rule's `unless`) shows the skew a
+    # round later than the first.
     samples = clusters.query('epoch_watch_offset_seconds{source_cluster="gke"}[5m]')
     first = min(float(t) for series in samples for t, v in series["values"] if abs(float(v)) > 19)
     alert = clusters.alerts(ALERT)[0]
     delay = seconds(alert["activeAt"]) - first
     print(f"firing for gke only (activeAt {alert['activeAt']}, {delay:.3f} s after the first skewed sample, "
           f"value {alert['value']})")
-    assert 0 <= delay <= 2 * EVALUATION_INTERVAL
+    assert 0 <= delay <= 3 * EVALUATION_INTERVAL
     clusters.serve("gke")
     wait_until(lambda: not clusters.alerts(ALERT), SETTLE, f"{ALERT} did not resolve after the skew was removed")
 

@@ -12,6 +12,7 @@ import pytest
 
 from harness.http import http_get
 from harness.metrics import check_exposition, families
+from harness.polling import wait_until
 
 pytestmark = pytest.mark.monitoring  # make monitoring-test
 
@@ -81,6 +82,9 @@ def test_build_info_names_the_build(epoch_server):
 
 
 def log_lines(server) -> list[str]:
+    """The log so far, once start-up's "listening" line is in it (bounded: it is written after the
+    bind, beside serving, so /readyz can answer first); then 0.2 s for any line still on its way."""
+    wait_until(lambda: "listening" in server.output(), 10, "the server never logged listening")
     time.sleep(0.2)
     return [line for line in server.output().splitlines() if line.strip()]
 

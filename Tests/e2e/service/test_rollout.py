@@ -42,7 +42,7 @@ def test_rolling_replacement_drops_no_request(release_binary, tmp_path):
     figures = rollout(release_binary, tmp_path, mode="graceful", connections=CONNECTIONS,
                       min_requests=MIN_REQUESTS, progress=True)
     FIGURES["graceful"] = figures
-    show("rolling replacement (SIGTERM at the endpoint change, --shutdown-delay 1s)", figures)
+    show("rolling replacement (SIGTERM at the endpoint change, --shutdown-delay 3s)", figures)
     ports = figures["instance_ports"]
     assert figures["sent"] >= MIN_REQUESTS
     assert figures["ok"] == figures["sent"], figures["first_failures"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 
 from harness.http import http_get
 from harness.paths import REPO_ROOT
+from harness.polling import wait_until
 from harness.ports import free_port
 from harness.servers import EpochProcess
 
@@ -280,17 +282,19 @@ def test_roughtime_answers_through_the_http_drain(release_binary, tmp_path, poll
         wait_udp(port, poll_request)
         # A short datagram is dropped and counted; the key is in neither /metrics nor the log.
         assert not udp_answered(port, poll_request[:1000], timeout=0.5)
-        _, _, body = http_get(server.url + "/metrics")
-        metrics = body.decode()
-        assert 'roughtime_dropped_total{reason="too_short"} 1' in metrics
+        # Counted when the server reads the datagram: wait for it (bounded), then assert exactly one.
+        def too_short_count() -> tuple[float, str] | None:
+            metrics = http_get(server.url + "/metrics")[2].decode()
+            match = re.search(r'^roughtime_dropped_total\{reason="too_short"\} (\S+)$', metrics, re.MULTILINE)
+            return (float(match.group(1)), metrics) if match else None
+
+        count, metrics = wait_until(too_short_count, 10, "the short datagram was not counted")
+        assert count == 1
         assert "roughtime_responses_total" in metrics and "roughtime_signatures_total" in metrics
         seed = key.read_text().strip()
         assert seed not in metrics and seed not in server.output()
         server.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 2
-        while http_get(server.url + "/readyz")[0] != 503 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert http_get(server.url + "/readyz")[0] == 503
+        wait_until(lambda: http_get(server.url + "/readyz")[0] == 503, 10, "/readyz did not turn 503 on SIGTERM")
         assert udp_answered(port, poll_request), "Roughtime stopped answering during the drain"
         assert server.process.wait(timeout=30) == 0
         assert not udp_answered(port, poll_request), "something still answers after the exit"
