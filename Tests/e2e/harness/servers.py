@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
-from harness.http import wait_for_http
+from harness.http import http_get
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
 
@@ -31,18 +32,46 @@ class EpochProcess:
     """A running `epoch serve` on a loopback port; `stop()` drains it with SIGTERM."""
 
     def __init__(self, binary: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None):
-        self.port = port or free_port()
+        self._command = (binary, args, {**os.environ, **(env or {})})
+        # A port chosen here may be taken by someone else before the server binds it (free_port
+        # closes its probe socket): wait_ready then starts again on another one.
+        self._port_chosen_here = port is None
+        self._start(port or free_port())
+
+    def _start(self, port: int) -> None:
+        binary, args, env = self._command
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"epoch-{self.port}.log"
         self.log = open(self.log_path, "w+b")
         self.process = subprocess.Popen(
             [str(binary), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> "EpochProcess":
-        wait_for_http(self.url + "/readyz", timeout)
-        return self
+    def wait_ready(self, timeout: float = 30.0, attempts: int = 3) -> "EpochProcess":
+        """Polls /readyz until it answers 200 (bounded). Fails at once, with the server's output, when
+        the process exits first; if that was because the port it was given was taken meanwhile,
+        starts again on another free port (at most `attempts` starts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                output = self.output()
+                taken = f"cannot serve on 127.0.0.1:{self.port}:" in output and "in use" in output
+                if taken and self._port_chosen_here and attempts > 1:
+                    self.log.close()
+                    self._start(free_port())
+                    return self.wait_ready(timeout, attempts - 1)
+                raise AssertionError(f"epoch serve exited {self.process.returncode} before it was ready:\n"
+                                     f"{output[-3000:]}")
+            try:
+                if http_get(self.url + "/readyz", timeout=2)[0] == 200:
+                    return self
+            except OSError:  # refused or reset while starting
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.url}/readyz did not answer 200 within {timeout}s:\n{self.output()[-3000:]}")
+            time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:

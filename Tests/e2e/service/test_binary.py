@@ -15,7 +15,8 @@ import pytest
 
 from harness.http import EPOCH_JSON_RE, http_get, parse_json, wait_for_http
 from harness.ports import free_port
-from harness.servers import git_short_rev
+from harness import servers
+from harness.servers import EpochProcess, git_short_rev
 
 pytestmark = pytest.mark.binary  # make e2e-test
 
@@ -202,3 +203,28 @@ def test_the_release_binary_carries_no_unwind_tables(release_binary, tls_binary)
     # test here runs that binary. Control: the debug build, linked without the script, has them.
     assert not {".eh_frame", ".eh_frame_hdr"} & _sections(release_binary)
     assert ".eh_frame" in _sections(tls_binary)
+
+
+@pytest.mark.parametrize("port_chosen_by_harness", [True, False])
+def test_a_taken_port_fails_at_once_and_the_harness_moves_off_one_it_chose(release_binary, monkeypatch,
+                                                                          port_chosen_by_harness):
+    """The server exits 1 with one line when its port is taken (a listener holds it here, as another
+    process may between the harness's free_port() and the bind). The harness then starts again on
+    another port it chose itself; the control, a port the test named, fails at once with that line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = iter([port])
+        monkeypatch.setattr(servers, "free_port", lambda: next(ports, None) or free_port())
+        server = EpochProcess(release_binary) if port_chosen_by_harness else EpochProcess(release_binary, port=port)
+        try:
+            if port_chosen_by_harness:
+                server.wait_ready()
+                assert server.port != port and http_get(server.url + "/")[0] == 200
+            else:
+                with pytest.raises(AssertionError, match="exited 1 before it was ready") as failure:
+                    server.wait_ready(timeout=30)
+                assert f"cannot serve on 127.0.0.1:{port}:" in str(failure.value) and "in use" in str(failure.value)
+        finally:
+            server.stop(signal.SIGKILL)
