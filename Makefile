@@ -41,13 +41,14 @@ ORDERED_TESTS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDE
 # printing each target's run time as it ends and all of them at the end, so that a CI log shows
 # where the 40-minute budget goes (README: the test command). A background build
 # (asan-build-background) is stopped however the loop ends. make test, test-no-podman and
-# test-podman (mk/release.mk) share it.
+# test-podman (mk/release.mk) share it, called as `@+$(call run_tests,…)`: through $(call) make
+# does not see the $(MAKE) inside, and the `+` marks the line as recursive (make -n, the jobserver).
 run_tests = trap '$(MAKE) --no-print-directory asan-build-background-stop' EXIT; \
 	started=$$SECONDS; times=""; \
-	for t in $(2); do echo "==> make $$t"; t0=$$SECONDS; \
+	for t in $(2); do echo "==> make $(if $(3),$(3) )$$t"; t0=$$SECONDS; \
 	  $(MAKE) --no-print-directory $(3) $$t || { echo "==> make $(1): $$t failed after $$((SECONDS - t0)) s" >&2; exit 1; }; \
 	  echo "==> make $$t: passed in $$((SECONDS - t0)) s"; times="$$times $$t=$$((SECONDS - t0))s"; done; \
 	echo "==> make $(1): all of [$(strip $(2))] passed in $$((SECONDS - started)) s:$$times"
 
 test: deps ## Run every test: lint, unit, in-process, end-to-end, container, registry, k8s, pipeline, reliability
-	@$(call run_tests,test,$(ORDERED_TESTS))
+	@+$(call run_tests,test,$(ORDERED_TESTS))

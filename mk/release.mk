@@ -22,9 +22,9 @@ PODMAN_TEST_TARGETS := container-test registry-test k8s-test
 .PHONY: test-no-podman test-podman
 
 test-no-podman: deps ## make test without the podman targets (CI's Swift container job); then make release
-	@$(call run_tests,test-no-podman,$(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)))
+	@+$(call run_tests,test-no-podman,$(filter-out $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)))
 	@$(MAKE) --no-print-directory release
 
 test-podman: ## The podman targets with an already built .build/release/epoch (CI's runner job: no Swift there)
 	@test -x $(RELEASE_BIN) || { echo "test-podman: $(RELEASE_BIN) is missing: make release (or CI's artifact)" >&2; exit 1; }
-	@$(call run_tests,test-podman,$(filter $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)),-o release)
+	@+$(call run_tests,test-podman,$(filter $(PODMAN_TEST_TARGETS),$(ORDERED_TESTS)),-o release)

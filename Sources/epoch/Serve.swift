@@ -104,7 +104,8 @@ struct Serve: AsyncParsableCommand {
         if let ntpServer { services.append(.init(service: ntpServer)) }
         if let roughtime { services.append(.init(service: roughtime)) }
         services.append(.init(service: server))
-        // /readyz waits for every socket, not only HTTP's.
+        // /readyz waits for every socket, not only HTTP's: NTS-KE, NTP and Roughtime bind in their
+        // own services, and a first request must not reach a port that is not open yet.
         for bound in [ntsKE?.boundAddress, ntpServer?.boundAddress, roughtime?.boundAddress].compactMap({ $0 }) {
             server.readiness.waitFor(bound)
         }

@@ -4,9 +4,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Answers NTP client requests on one UDP socket. Everything runs on the socket's event loop:
-/// the receive timestamp is read as the datagram reaches the pipeline (NIO delivers each
-/// datagram right after its `recvmsg`, and exposes no kernel receive timestamps), the transmit
-/// timestamp right before the write.
+/// the receive timestamp is read as the datagram reaches the pipeline (NIO exposes no kernel
+/// receive timestamps; it reads up to 16 datagrams per `recvmmsg` and hands them on one by one,
+/// each after the replies to those before it, as they would have waited in the socket), the
+/// transmit timestamp right before the write.
 final class NTPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>

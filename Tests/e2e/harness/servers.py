@@ -3,6 +3,7 @@ checkout's short rev (what the binary serves as `rev`)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -50,9 +51,11 @@ class EpochProcess:
         )
 
     def wait_ready(self, timeout: float = 30.0, attempts: int = 3) -> "EpochProcess":
-        """Polls /readyz until it answers 200 (bounded). Fails at once, with the server's output, when
-        the process exits first; if that was because the port it was given was taken meanwhile,
-        starts again on another free port (at most `attempts` starts)."""
+        """Polls /readyz until it answers 200 and this process, alive, has logged that it listens on
+        the port (so that another server that took the port is never taken for it); one deadline
+        for every start. Fails at once, with the server's output, when the process exits first; if
+        that was because the port it was given was taken meanwhile, starts again on another free
+        port (at most `attempts` starts)."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -61,17 +64,24 @@ class EpochProcess:
                 if taken and self._port_chosen_here and attempts > 1:
                     self.log.close()
                     self._start(free_port())
-                    return self.wait_ready(timeout, attempts - 1)
+                    attempts -= 1
+                    continue
                 raise AssertionError(f"epoch serve exited {self.process.returncode} before it was ready:\n"
                                      f"{output[-3000:]}")
             try:
-                if http_get(self.url + "/readyz", timeout=2)[0] == 200:
+                if (http_get(self.url + "/readyz", timeout=2)[0] == 200 and self._logged_listening()
+                        and self.process.poll() is None):
                     return self
             except OSError:  # refused or reset while starting
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.url}/readyz did not answer 200 within {timeout}s:\n{self.output()[-3000:]}")
             time.sleep(0.05)
+
+    def _logged_listening(self) -> bool:
+        """A log line (JSON or text) that says this process listens on its port."""
+        port = re.compile(rf":{self.port}\b")
+        return any("listening" in line and port.search(line) for line in self.output().splitlines())
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from harness.http import EPOCH_JSON_RE, http_get, parse_json, wait_for_http
-from harness.ports import free_port
 from harness import servers
+from harness.http import EPOCH_JSON_RE, http_get, parse_json, wait_for_http
+from harness.polling import wait_until
+from harness.ports import free_port
 from harness.servers import EpochProcess, git_short_rev
 
 pytestmark = pytest.mark.binary  # make e2e-test
@@ -138,24 +139,27 @@ def test_sigterm_drains_in_flight_and_keep_alive_requests_then_exits_0(epoch_ser
     in_flight = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     in_flight.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
 
-    # Steady keep-alive traffic from four clients that stop, as a load balancer would, once
-    # readiness turns: every request they sent must get its 200.
-    stop = threading.Event()
+    # Steady keep-alive traffic from four clients. Three stop, as a load balancer would, once
+    # readiness turns; the fourth goes on through the half-sent request's end, well inside the
+    # delay: every request they sent must get its 200.
+    stop, stop_last = threading.Event(), threading.Event()
     results: list[int] = []
+    last_client_results: list[int] = []
     errors: list[BaseException] = []
 
-    def client():
+    def client(until: threading.Event, answered: list[int]):
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         try:
-            while not stop.is_set():
+            while not until.is_set():
                 connection.request("GET", "/")
                 response = connection.getresponse()
                 response.read()
-                results.append(response.status)
+                answered.append(response.status)
         except BaseException as error:  # noqa: BLE001 - every failure is reported below
             errors.append(error)
 
-    clients = [threading.Thread(target=client) for _ in range(4)]
+    clients = [threading.Thread(target=client, args=(stop, results)) for _ in range(3)]
+    clients.append(threading.Thread(target=client, args=(stop_last, last_client_results)))
     for thread in clients:
         thread.start()
     while len(results) < 200 and not errors:
@@ -165,16 +169,21 @@ def test_sigterm_drains_in_flight_and_keep_alive_requests_then_exits_0(epoch_ser
     readiness = wait_for_http(server.url + "/readyz", timeout=10, status=503)
     assert json.loads(readiness) == {"status": "draining"}
     stop.set()
-    for thread in clients:
-        thread.join(10)
+    answered_at_readiness = len(last_client_results)
     status, _, body = http_get(server.url + "/")  # still served during the delay
     assert status == 200 and EPOCH_JSON_RE.match(body.decode())
     in_flight.sendall(b"\r\n")
     answer = in_flight.recv(4096)
     assert answer.startswith(b"HTTP/1.1 200 OK"), answer
+    wait_until(lambda: len(last_client_results) > answered_at_readiness + 10 or errors, 10,
+               "the keep-alive client was not served after readiness turned")
+    stop_last.set()
+    for thread in clients:
+        thread.join(10)
 
     assert not errors, errors
     assert len(results) >= 200 and set(results) == {200}
+    assert set(last_client_results) == {200}
     assert server.process.wait(30) == 0
     # The idle keep-alive connection was closed by the drain, not left hanging.
     idle.sock.settimeout(5)

@@ -20,13 +20,20 @@ import pytest
 
 from harness.clusters import CLUSTER_ADDRESS, MONITOR_LINK, ROUGHTIME_PORT, Clusters
 from harness.paths import REPO_ROOT
-from harness.polling import wait_until
+from harness.polling import wait_until as poll_until
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 verifier = __import__("verify-roughtime-report")  # the independent verifier's parser, to tamper precisely
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "clusters" / "epoch-clusters-alerts.yaml"
 VERIFIER = REPO_ROOT / "scripts" / "verify-roughtime-report.py"
+
+
+# Every check here starts an `ip netns exec … curl` process: poll at 2 Hz, not the harness's 20.
+def wait_until(check, timeout: float, message: str):
+    return poll_until(check, timeout, message, interval=0.5)
+
+
 ALERT = "EpochClustersDisagree"
 # Bounds on polling, never asserted as durations: the machine is shared and loaded.
 SETTLE = 90

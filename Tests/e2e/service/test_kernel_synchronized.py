@@ -25,6 +25,7 @@ import pytest
 
 from harness.http import http_get, parse_json, wait_for_http
 from harness.paths import REPO_ROOT
+from harness.polling import wait_until
 from harness.ports import free_port
 from harness.servers import EpochProcess
 
@@ -66,6 +67,12 @@ def ntp_answer(port: int) -> tuple[int, int]:
     return reply[0] >> 6, reply[1]
 
 
+def readiness(server) -> tuple[int, str]:
+    """/readyz's status code and its body's status."""
+    code, _, body = http_get(server.url + "/readyz")
+    return code, parse_json(body)["status"]
+
+
 def observe(server, ntp_port: int, roughtime_port: int, public: str, watch_url: str) -> dict:
     clock = parse_json(http_get(server.url + "/clock")[2])
     leap, stratum = ntp_answer(ntp_port)
@@ -75,7 +82,7 @@ def observe(server, ntp_port: int, roughtime_port: int, public: str, watch_url: 
     kernel = re.search(r"^epoch_watch_kernel_synchronized (\S+)$", watch, re.M)
     return {
         "synchronized": clock["synchronized"], "state": clock["state"], "unsync_bit": "STA_UNSYNC" in clock["status_bits"],
-        "max_error_ns": clock["max_error_ns"], "readyz": http_get(server.url + "/readyz")[0],
+        "max_error_ns": clock["max_error_ns"], "readyz": readiness(server),
         "leap": leap, "stratum": stratum, "roughly": roughly.returncode,
         "radius": json.loads(roughly.stdout)["radius"] if roughly.returncode == 0 else None,
         "watch_kernel_synchronized": float(kernel.group(1)) if kernel else None,
@@ -93,7 +100,7 @@ def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(rele
                             check=True).stdout.strip()
     ntp_port, roughtime_port = free_udp_port(), free_udp_port()
     # No lab flag anywhere: everything serves what the kernel says. /readyz is 503 at first, so
-    # the server is waited for on /healthz.
+    # the server is waited for until /readyz says why: the clock, once every listener is bound.
     server = EpochProcess(release_binary, "--ntp-port", str(ntp_port), "--roughtime-port", str(roughtime_port),
                           "--roughtime-key", str(key), "--require-synchronized-clock")
     watch_port = free_port()
@@ -102,6 +109,7 @@ def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(rele
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_http(server.url + "/healthz", 30)
+        wait_until(lambda: readiness(server)[1] != "starting", 30, "the listeners were never all bound")
         watch_url = f"http://127.0.0.1:{watch_port}"
         wait_for_http(watch_url + "/healthz", 30)
         before = observe(server, ntp_port, roughtime_port, public, watch_url)  # the control, at 16 s
@@ -120,9 +128,9 @@ def test_the_state_chrony_leaves_without_rtcsync_is_synchronized_everywhere(rele
         server.stop(signal.SIGKILL)
     print(f"kernel maxerror 2 ms for {window:.2f} s, restored to {restored[2]} µs\nbefore: {before}\nduring: {during}")
     assert restored[2] >= maxerror
-    assert before == {**before, "synchronized": False, "readyz": 503, "leap": 3, "stratum": 16, "roughly": 3,
+    assert before == {**before, "synchronized": False, "readyz": (503, "clock unsynchronized"), "leap": 3, "stratum": 16, "roughly": 3,
                       "watch_kernel_synchronized": 0.0}
     assert during["state"] == "TIME_ERROR" and during["unsync_bit"], "STA_UNSYNC must still be set: chrony's state"
     assert 2_000_000 <= during["max_error_ns"] < 10_000_000
-    assert during == {**during, "synchronized": True, "readyz": 200, "leap": 0, "stratum": 3, "roughly": 0,
+    assert during == {**during, "synchronized": True, "readyz": (200, "ready"), "leap": 0, "stratum": 3, "roughly": 0,
                       "radius": 3, "watch_kernel_synchronized": 1.0}

@@ -2,9 +2,10 @@ import NIOCore
 import Synchronization
 
 /// Whether the instance should receive new traffic. `/readyz` answers 503 until every listener the
-/// process serves is bound (NTP, NTS-KE and Roughtime start beside HTTP, each in its own service),
-/// so that nothing is routed to a socket that is not open yet; and again from the moment a drain
-/// starts, so that Kubernetes and load balancers take it out of rotation while it still serves.
+/// process gave `waitFor` is bound (other protocols' sockets start beside HTTP, in services of
+/// their own: `epoch serve` names them), so that nothing is routed to a socket that is not open
+/// yet; and again from the moment a drain starts, so that Kubernetes and load balancers take it
+/// out of rotation while it still serves.
 package final class Readiness: Sendable {
     private let draining = Atomic<Bool>(false)
     private let listenersPending = Atomic<Int>(0)
