@@ -16,6 +16,7 @@ import pytest
 from harness.http import http_get, wait_for_http
 from harness.metrics import check_exposition
 from harness.paths import REPO_ROOT
+from harness.polling import wait_until
 from harness.ports import free_port
 
 pytestmark = pytest.mark.monitoring  # make monitoring-test
@@ -82,15 +83,6 @@ def value(text: str, name: str, **labels: str) -> float | None:
         if not labels and line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
     return None
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"{what} within {timeout}s")
 
 
 def test_watch_measures_offsets_and_its_metrics_pass_promtool(epoch_server, watch):
